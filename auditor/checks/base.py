@@ -1,0 +1,63 @@
+"""What a check is, and the finding it produces.
+
+Checks read the snapshot and nothing else: no files, no imports, no subprocesses. That
+is what makes a saved snapshot replayable and every check testable from a fixture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Literal, Optional
+
+from auditor.facts import Snapshot
+
+Severity = Literal["error", "warning", "info"]
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+@dataclass
+class Finding:
+    code: str
+    name: str
+    severity: Severity
+    title: str  # one line, specific to this machine
+    evidence: list[str] = field(default_factory=list)  # the facts it rests on, with their sources
+    fix: Optional[str] = None  # what to do, with the exact command where there is one
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One firing of a check; the registry turns it into a Finding."""
+
+    title: str
+    evidence: list[str]
+    fix: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Check:
+    code: str  # family prefix + 3 digits; never reused
+    name: str  # kebab-case symbol
+    severity: Severity
+    summary: str
+    explanation: str
+    evaluate: Callable[[Snapshot], Iterable[Hit]]
+
+    def run(self, snapshot: Snapshot) -> list[Finding]:
+        return [Finding(self.code, self.name, self.severity, hit.title, hit.evidence, hit.fix)
+                for hit in self.evaluate(snapshot)]
+
+
+REGISTRY: list[Check] = []
+
+
+def check(code: str, name: str, severity: Severity, summary: str, explanation: str):
+    """Register the decorated function as the evaluation of a new check."""
+
+    def register(evaluate: Callable[[Snapshot], Iterable[Hit]]):
+        if any(existing.code == code for existing in REGISTRY):
+            raise ValueError(f"check code {code} is registered twice")
+        REGISTRY.append(Check(code, name, severity, summary, explanation, evaluate))
+        return evaluate
+
+    return register

@@ -1,0 +1,90 @@
+"""FW: a framework is installed but cannot be imported, or cannot compute correctly."""
+
+from __future__ import annotations
+
+from auditor.checks.base import Hit, check
+from auditor.facts import FrameworkFacts, Snapshot
+
+MODULES = {"torch": "torch", "tensorflow": "tensorflow"}
+
+
+def _installed(fw: FrameworkFacts) -> str:
+    return f"{fw.distribution} {fw.distribution_version}"
+
+
+def _reinstall(fw: FrameworkFacts) -> str:
+    return f"pip install --force-reinstall {fw.distribution}=={fw.distribution_version}"
+
+
+@check("FW001", "framework-not-importable", "error",
+       "A framework is installed but importing it raises an error.",
+       "The package metadata says the framework is installed, but `import` fails, usually from a "
+       "missing or mismatched native library, a NumPy ABI mismatch, or a half-finished install. "
+       "Anything that uses the framework will fail the same way.")
+def not_importable(snapshot: Snapshot):
+    for fw in snapshot.frameworks.values():
+        if fw.probe.status == "error":
+            yield Hit(f"{_installed(fw)} is installed but `import {MODULES.get(fw.name, fw.name)}` fails",
+                      [f"probe {fw.name}: {fw.probe.reason}"],
+                      f"Reinstall it: `{_reinstall(fw)}`. If the error names a missing library, install "
+                      "that library or remove the LD_LIBRARY_PATH entry that shadows it.")
+
+
+@check("FW002", "framework-import-crashed", "error",
+       "Importing a framework killed the Python process.",
+       "The framework's import ended its process with a signal or an exit, not an exception. "
+       "SIGILL means the binary uses instructions this CPU lacks; SIGSEGV or SIGABRT usually "
+       "means two copies of a native library (CUDA, OpenMP, protobuf) clashed. Every script that "
+       "imports it will die the same way, without a Python traceback.")
+def import_crashed(snapshot: Snapshot):
+    for fw in snapshot.frameworks.values():
+        if fw.probe.status == "crashed":
+            module = MODULES.get(fw.name, fw.name)
+            yield Hit(f"Importing {module} ({_installed(fw)}) crashed the process",
+                      [f"probe {fw.name}: {fw.probe.reason}"],
+                      f"Reproduce with `python -X faulthandler -c 'import {module}'`; check LD_PRELOAD and "
+                      f"LD_LIBRARY_PATH for foreign copies of its libraries, then `{_reinstall(fw)}`.")
+
+
+@check("FW003", "framework-import-timeout", "error",
+       "Importing and probing a framework did not finish before its deadline.",
+       "The framework's probe (import, device listing and a small matmul) hung. Typical causes "
+       "are a GPU driver that does not answer, a network filesystem holding the site-packages, "
+       "or a lock held by another process.")
+def import_timeout(snapshot: Snapshot):
+    for fw in snapshot.frameworks.values():
+        if fw.probe.status == "timeout":
+            module = MODULES.get(fw.name, fw.name)
+            yield Hit(f"Probing {module} ({_installed(fw)}) did not finish in time",
+                      [f"probe {fw.name}: {fw.probe.reason}"],
+                      f"Time it by hand: `python -X importtime -c 'import {module}'`; if it is just slow, "
+                      "raise the deadline with `auditor audit --timeout SECONDS`.")
+
+
+@check("FW004", "compute-proof-failed", "error",
+       "A device failed a real computation or gave wrong numbers.",
+       "The framework ran a seeded float32 matmul on the device and compared it with a float64 "
+       "reference. A device that raises, answers from another device, or exceeds the tolerance "
+       "cannot be trusted for training or inference, whatever its availability flag says.")
+def compute_proof_failed(snapshot: Snapshot):
+    for fw in snapshot.frameworks.values():
+        for proof in fw.proofs:
+            if not proof.ok and "XLA" not in proof.operation:
+                yield Hit(f"{fw.name} {fw.version}: {proof.operation} on {proof.device} failed",
+                          [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
+                          "Run the same matmul by hand on that device; for GPUs check the driver, the "
+                          "compiled architectures of the build, and `nvidia-smi -q` for errors.")
+
+
+@check("FW005", "xla-compile-failed", "warning",
+       "TensorFlow could not compile and run an XLA (jit_compile=True) function.",
+       "Keras and tf.function use XLA when asked for jit_compile=True; on TPUs it is the only path. "
+       "A failing XLA compile means those models fail while eager code still runs.")
+def xla_failed(snapshot: Snapshot):
+    for fw in snapshot.frameworks.values():
+        for proof in fw.proofs:
+            if not proof.ok and "XLA" in proof.operation:
+                yield Hit(f"{fw.name} {fw.version}: XLA compilation failed on {proof.device}",
+                          [f"{proof.operation} on {proof.device}: {proof.error}"],
+                          "Set jit_compile=False in the meantime; for GPUs check that ptxas/nvvm from "
+                          "the CUDA toolkit are found (XLA_FLAGS=--xla_gpu_cuda_data_dir=...).")

@@ -1,0 +1,143 @@
+"""The command line: `auditor audit`, `auditor checks`, `auditor explain CODE`.
+
+Every error reaches the user as one line and a documented exit code (errors.ExitCode);
+a traceback is shown only with AUDITOR_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+import auditor
+from auditor.errors import ExitCode, InputError
+
+FAIL_ON = ("error", "warning", "never")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(auditor.__version__, "--version", prog_name="auditor")
+def cli() -> None:
+    """Prove whether this machine and Python environment are ready for ML work."""
+
+
+@cli.command()
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="Report format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to FILE (atomically) instead of standard output.")
+@click.option("--quick", is_flag=True, help="Read package metadata only; import no framework.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
+              help="Exit 1 when a finding of this severity or worse is found.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
+              help="Deadline in seconds for each framework probe (default 120).")
+@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Read /proc, /sys, /dev and /etc under DIR instead of / (for tests and chroots).")
+def audit(output_format: str, output: Optional[Path], quick: bool, fail_on: str, timeout_s: Optional[float],
+          root: Optional[Path]) -> int:
+    """Audit this machine and its ML frameworks, and print a readiness report."""
+    from auditor.checks.base import SEVERITY_RANK
+    from auditor.output import check_writable, write_atomically
+    from auditor.probes.fsroot import FsRoot
+    from auditor.probes.runner import ProbeOptions, collect_snapshot
+    from auditor.render import FORMATS
+    from auditor.render.text import TextRenderer
+    from auditor.report import build_report
+
+    if output:
+        check_writable(output)
+    options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), quick=quick, framework_deadline_s=timeout_s)
+    snapshot = _collect_with_progress(options)
+    report = build_report(snapshot)
+
+    if output_format == "text":
+        color = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        width = click.get_terminal_size()[0] if color else 100
+        renderer = TextRenderer(color=color, width=width)
+    else:
+        renderer = FORMATS[output_format]()
+    text = renderer.render(report)
+    if output:
+        write_atomically(output, text)
+    else:
+        click.echo(text, nl=False)
+
+    if fail_on != "never" and report.worst_severity() >= SEVERITY_RANK[fail_on]:
+        return ExitCode.FINDINGS
+    return ExitCode.OK
+
+
+def _collect_with_progress(options):
+    """Show which probes are still running, on stderr, only when a person is watching."""
+    from auditor.probes.runner import collect_snapshot
+
+    if not sys.stderr.isatty():
+        return collect_snapshot(options)
+    from rich.console import Console
+
+    done: list[str] = []
+    with Console(stderr=True).status("Probing frameworks (each in its own process)...") as status:
+        def on_progress(name: str, outcome: str) -> None:
+            done.append(f"{name}: {outcome}")
+            status.update(f"Probing frameworks... {', '.join(done)}")
+
+        return collect_snapshot(options, on_progress)
+
+
+@cli.command("checks")
+def list_checks() -> int:
+    """List every check with its code, default severity and summary."""
+    from auditor.checks import REGISTRY
+
+    for check in sorted(REGISTRY, key=lambda c: c.code):
+        click.echo(f"{check.code}  {check.severity:<8} {check.name:<40} {check.summary}")
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("code")
+def explain(code: str) -> int:
+    """Explain one check: what it looks at, why it matters, and its default severity."""
+    from auditor.checks import REGISTRY, find_check
+
+    check = find_check(code)
+    if check is None:
+        import difflib
+
+        close = difflib.get_close_matches(code.upper(), [c.code for c in REGISTRY], n=1)
+        raise InputError(f"unknown check code '{code}'" + (f"; did you mean {close[0]}?" if close else
+                                                             "; `auditor checks` lists them"))
+    click.echo(f"{check.code} ({check.name}), default severity {check.severity}\n\n{check.summary}\n\n{check.explanation}")
+    return ExitCode.OK
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    try:
+        result = cli.main(args=argv, prog_name="auditor", standalone_mode=False)
+        code = result if isinstance(result, int) else ExitCode.OK
+    except click.exceptions.Exit as done:  # --help, --version
+        code = done.exit_code
+    except click.UsageError as exc:
+        hint = f" (see 'auditor {exc.ctx.command_path.split(' ', 1)[1] + ' ' if exc.ctx and ' ' in exc.ctx.command_path else ''}--help')"
+        _error(f"{exc.format_message()}{hint}")
+        code = ExitCode.INPUT_ERROR
+    except InputError as exc:
+        _error(str(exc))
+        code = ExitCode.INPUT_ERROR
+    except click.Abort:
+        _error("interrupted")
+        code = 130
+    except Exception as exc:  # the promise is one line and exit 3, never a traceback
+        if os.environ.get("AUDITOR_DEBUG"):
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (set AUDITOR_DEBUG=1 for the traceback)")
+        code = ExitCode.INTERNAL_ERROR
+    sys.exit(int(code))
+
+
+def _error(message: str) -> None:
+    click.echo(f"auditor: error: {message}", err=True)

@@ -1,0 +1,286 @@
+"""The facts snapshot: a typed, versioned record of what the probes found.
+
+Probes fill it, checks read it, renderers show it; nothing else is passed around.
+Each section carries ``sources`` (field name -> where the value came from), and every
+probe leaves a ``ProbeRun`` saying whether it worked, so a reader can tell "absent"
+from "we could not look".
+
+``schema_version`` follows pip's inspect-report rule: the major part changes only when
+a field is removed or changes meaning or type; new fields bump the minor part, and
+readers ignore keys they do not know (``from_dict`` below does), so old snapshots stay
+readable as the schema grows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+SCHEMA_VERSION = "1.0"
+
+ProbeStatus = Literal["ok", "absent", "error", "timeout", "crashed", "skipped"]
+PROBE_STATUSES: tuple[str, ...] = typing.get_args(ProbeStatus)
+
+
+@dataclass
+class ProbeRun:
+    """How one probe went: the runner fills this, never the probe itself."""
+
+    name: str
+    status: ProbeStatus
+    reason: Optional[str] = None
+    duration_s: float = 0.0
+
+
+# --- machine -------------------------------------------------------------------------
+
+
+@dataclass
+class PythonFacts:
+    version: str
+    implementation: str
+    executable: str
+    prefix: str
+    environment: str  # "venv", "uv", "conda", "system"
+    environment_path: Optional[str] = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class HostFacts:
+    os: str  # platform.system(): Linux, Darwin, Windows
+    os_release: Optional[str] = None  # "Debian GNU/Linux 12 (bookworm)", "macOS 14.5"
+    kernel: Optional[str] = None
+    architecture: Optional[str] = None
+    libc: Optional[str] = None
+    container: Optional[str] = None  # docker, podman, kubernetes, lxc, wsl...
+    container_signals: list[str] = field(default_factory=list)
+    virtualization: Optional[str] = None
+    virtualization_signals: list[str] = field(default_factory=list)
+    ci: Optional[str] = None  # github-actions, gitlab-ci, ... or "generic"
+    ci_signals: list[str] = field(default_factory=list)
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CpuFacts:
+    vendor: Optional[str]
+    model: Optional[str]
+    architecture: str
+    logical_cpus: Optional[int]
+    physical_cores: Optional[int]
+    affinity_cpus: Optional[int]  # CPUs this process may be scheduled on
+    cgroup_cpu_quota: Optional[float]  # cgroup bandwidth limit in CPUs, None when unlimited
+    usable_cpus: Optional[int]  # min of the above, the number to size thread pools with
+    features: dict[str, bool] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MemoryFacts:
+    total_bytes: Optional[int]
+    available_bytes: Optional[int]
+    cgroup_limit_bytes: Optional[int]  # None when no limit is set
+    usable_bytes: Optional[int]
+    swap_total_bytes: Optional[int]
+    swap_free_bytes: Optional[int]
+    shm_bytes: Optional[int]
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MachineFacts:
+    host: Optional[HostFacts] = None
+    python: Optional[PythonFacts] = None
+    cpu: Optional[CpuFacts] = None
+    memory: Optional[MemoryFacts] = None
+
+
+# --- packages ------------------------------------------------------------------------
+
+
+@dataclass
+class PackageFacts:
+    name: str  # the distribution name as its metadata spells it
+    version: str
+    location: Optional[str] = None
+    installer: Optional[str] = None  # pip, uv, conda... from the INSTALLER file
+    modules: list[str] = field(default_factory=list)  # top-level import names it installs
+
+
+# --- accelerators --------------------------------------------------------------------
+
+
+@dataclass
+class NvidiaGpu:
+    index: int
+    name: Optional[str] = None
+    uuid: Optional[str] = None
+    memory_total_bytes: Optional[int] = None
+    compute_capability: Optional[str] = None
+    pci_bus_id: Optional[str] = None
+
+
+@dataclass
+class NvidiaFacts:
+    driver_version: Optional[str] = None
+    cuda_driver_version: Optional[str] = None  # the highest CUDA the driver supports
+    nvml_version: Optional[str] = None
+    gpus: list[NvidiaGpu] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AcceleratorFacts:
+    nvidia: Optional[NvidiaFacts] = None
+
+
+# --- frameworks ----------------------------------------------------------------------
+
+
+@dataclass
+class FrameworkDevice:
+    id: str  # the framework's own name: "cuda:0", "cpu", "/physical_device:GPU:0"
+    kind: str  # cpu, cuda, rocm, mps, xpu, gpu, tpu
+    name: Optional[str] = None
+    memory_bytes: Optional[int] = None
+    compute_capability: Optional[str] = None
+    uuid: Optional[str] = None
+
+
+@dataclass
+class ComputeProof:
+    """A real computation on one device, compared with a float64 reference."""
+
+    device: str
+    operation: str
+    dtype: str
+    ok: bool
+    max_relative_error: Optional[float] = None
+    tolerance: Optional[float] = None
+    seconds: Optional[float] = None
+    error: Optional[str] = None
+
+
+@dataclass
+class FrameworkBuild:
+    variant: str  # cpu, cuda, rocm, xpu, mps
+    cuda_version: Optional[str] = None  # the CUDA the framework was compiled against
+    cudnn_version: Optional[str] = None
+    rocm_version: Optional[str] = None
+    compiled_architectures: list[str] = field(default_factory=list)
+    cpu_capability: Optional[str] = None
+    mkl: Optional[bool] = None
+    onednn: Optional[bool] = None
+    openmp: Optional[bool] = None
+    backends_built: dict[str, bool] = field(default_factory=dict)  # compiled in, whether or not usable here
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FrameworkRuntime:
+    """What the imported framework actually loaded and can reach, as opposed to its build."""
+
+    cuda_version: Optional[str] = None
+    cudnn_version: Optional[str] = None
+    loaded_libraries: list[str] = field(default_factory=list)
+    backends: dict[str, bool] = field(default_factory=dict)  # e.g. cuda, mps, xpu available
+    threads: Optional[int] = None
+
+
+@dataclass
+class FrameworkFacts:
+    name: str  # torch, tensorflow
+    probe: ProbeRun
+    distribution: Optional[str] = None  # the installed distribution that provides the module
+    distribution_version: Optional[str] = None
+    version: Optional[str] = None  # the module's own __version__
+    module_path: Optional[str] = None
+    import_seconds: Optional[float] = None
+    build: Optional[FrameworkBuild] = None
+    runtime: Optional[FrameworkRuntime] = None
+    devices: list[FrameworkDevice] = field(default_factory=list)
+    proofs: list[ComputeProof] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+# --- the snapshot --------------------------------------------------------------------
+
+
+@dataclass
+class Snapshot:
+    schema_version: str
+    generated_at: str
+    auditor_version: str
+    machine: MachineFacts
+    accelerators: AcceleratorFacts
+    frameworks: dict[str, FrameworkFacts]
+    packages: dict[str, PackageFacts]
+    exports: dict[str, Any] = field(default_factory=dict)
+    probes: list[ProbeRun] = field(default_factory=list)
+    mode: Literal["full", "quick"] = "full"
+
+    def probe(self, name: str) -> Optional[ProbeRun]:
+        return next((run for run in self.probes if run.name == name), None)
+
+
+def to_dict(obj: Any) -> Any:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+class SnapshotFormatError(ValueError):
+    """A snapshot file does not have the shape this version of the auditor reads."""
+
+
+def from_dict(cls: type, data: Any, where: str = "$") -> Any:
+    """Rebuild a dataclass tree from plain JSON data, checking types as it goes.
+
+    Unknown keys are ignored so snapshots written by a newer minor version still load.
+    """
+    hints = typing.get_type_hints(cls)
+    if not isinstance(data, dict):
+        raise SnapshotFormatError(f"{where}: expected an object, got {type(data).__name__}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SnapshotFormatError(f"{where}: missing required key '{f.name}'")
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, where)
+    if value is None:
+        raise SnapshotFormatError(f"{where}: must not be null")
+    if origin is Literal:
+        if value not in args:
+            raise SnapshotFormatError(f"{where}: expected one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise SnapshotFormatError(f"{where}: expected a list")
+        return [_convert(args[0], item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SnapshotFormatError(f"{where}: expected an object")
+        return {key: _convert(args[1], item, f"{where}.{key}") for key, item in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise SnapshotFormatError(f"{where}: expected {tp.__name__}, got {type(value).__name__}")
+    return value

@@ -1,0 +1,57 @@
+"""What a probe is: a declaration the runner can schedule, time and isolate.
+
+Like Ansible's fact collectors, a probe says what it provides and what it needs; the
+runner, not the probe, owns deadlines, timing and the status it records. A probe only
+raises ``ProbeAbsent`` (nothing to find here) or lets any other exception escape
+(recorded as ``error``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+from auditor.probes.fsroot import FsRoot
+
+
+class ProbeAbsent(Exception):
+    """The thing this probe looks for is not on this machine; not a failure."""
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    root: FsRoot
+    environ: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class InlineProbe:
+    """A cheap probe run in the main process: file reads and stdlib calls only."""
+
+    name: str
+    provides: str  # where its facts land in the snapshot
+    collect: Callable[[ProbeContext], Any]
+
+
+@dataclass(frozen=True)
+class ChildProbe:
+    """A probe whose module is imported and run in a child process with a deadline.
+
+    ``module`` must expose ``collect() -> dict``; it runs only in the child.
+    ``distributions`` gate it: the probe runs when one of them is installed, or always
+    when the tuple is empty.
+    """
+
+    name: str
+    provides: str
+    module: str
+    distributions: tuple[str, ...] = ()
+    imports_framework: bool = True
+    deadline_s: float = 120.0
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def applies(self, installed: Mapping[str, Any]) -> Optional[str]:
+        """The installed distribution that makes this probe worth running, '' if ungated, None if not installed."""
+        if not self.distributions:
+            return ""
+        return next((d for d in self.distributions if d in installed), None)

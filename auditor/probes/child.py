@@ -1,0 +1,123 @@
+"""Run a probe module in a child Python process with a deadline.
+
+A framework import can raise, hang, print noise, or kill its process (a segfault in a
+CUDA library, SIGILL on a CPU without AVX). In a child, each of these costs that probe
+only: the parent sees a status, never the crash.
+
+Protocol: the child keeps a private copy of its stdout for the one JSON result it
+writes, and points fd 1 at stderr so anything the framework prints cannot corrupt that
+result. The parent captures stderr to quote its last line when the child dies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import auditor
+
+# -c puts the working directory first on sys.path; drop it so a ./torch folder in the
+# user's project cannot stand in for the real framework. The auditor's own location
+# goes last so it is found even when run from a source tree, without shadowing anything.
+_BOOTSTRAP = (
+    "import sys; del sys.path[0]; sys.path.append({parent!r}); "
+    "from auditor.probes.child import child_main; child_main({module!r})"
+)
+_REASON_LIMIT = 300
+
+
+@dataclass
+class ChildOutcome:
+    status: str  # ok, absent, error, timeout, crashed
+    payload: Optional[dict[str, Any]]
+    reason: Optional[str]
+    duration_s: float
+
+
+class RunningChild:
+    def __init__(self, module: str, deadline_s: float, env: Mapping[str, str]):
+        self.module = module
+        self.deadline_s = deadline_s
+        self.started = time.monotonic()
+        code = _BOOTSTRAP.format(parent=str(Path(auditor.__file__).resolve().parent.parent), module=module)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            start_new_session=True,  # its own process group, so a kill takes its helpers too
+        )
+
+    def wait(self) -> ChildOutcome:
+        remaining = max(0.0, self.deadline_s - (time.monotonic() - self.started))
+        try:
+            stdout, stderr = self.process.communicate(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            self.process.communicate()
+            return self._outcome("timeout", None, f"no answer within {self.deadline_s:g} s; killed")
+        returncode = self.process.returncode
+        last_line = _last_line(stderr)
+        if returncode < 0:
+            name = signal.Signals(-returncode).name
+            return self._outcome("crashed", None, _join(f"killed by {name}", last_line))
+        try:
+            result = json.loads(stdout)
+        except ValueError:
+            return self._outcome("crashed", None, _join(f"exited with status {returncode} and no result", last_line))
+        return self._outcome(result["status"], result.get("facts"), result.get("reason"))
+
+    def _kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def _outcome(self, status: str, payload: Optional[dict], reason: Optional[str]) -> ChildOutcome:
+        return ChildOutcome(status, payload, reason, round(time.monotonic() - self.started, 3))
+
+
+def _last_line(stderr: bytes) -> Optional[str]:
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:_REASON_LIMIT] if lines else None
+
+
+def _join(reason: str, detail: Optional[str]) -> str:
+    return f"{reason}: {detail}" if detail else reason
+
+
+def describe_exception(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    return first_line[:_REASON_LIMIT]
+
+
+def child_main(module: str) -> None:
+    """Entry point inside the child: run ``module.collect()`` and write the result."""
+    import importlib
+
+    from auditor.probes.base import ProbeAbsent
+
+    result_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        facts = importlib.import_module(module).collect()
+        result = {"status": "ok", "facts": facts}
+    except ProbeAbsent as absent:
+        result = {"status": "absent", "reason": str(absent)}
+    except BaseException as exc:  # the child exists to turn any failure into a status
+        result = {"status": "error", "reason": describe_exception(exc)}
+    with os.fdopen(result_fd, "w") as out:
+        json.dump(result, out, default=str)
+    # Skip interpreter teardown: some framework builds hang or crash in their atexit hooks.
+    sys.stderr.flush()
+    os._exit(0)

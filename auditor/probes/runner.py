@@ -1,0 +1,127 @@
+"""Runs every probe and assembles the snapshot.
+
+Order matters for speed: package metadata first (it decides which children to start),
+then the children (frameworks import in parallel), then the cheap inline probes while
+the children work. Every failure becomes a ProbeRun status; nothing escapes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Optional
+
+import auditor
+from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, FrameworkFacts, MachineFacts, NvidiaFacts, ProbeRun,
+                           Snapshot, SnapshotFormatError, from_dict)
+from auditor.probes.base import ChildProbe, InlineProbe, ProbeAbsent, ProbeContext
+from auditor.probes.child import ChildOutcome, RunningChild, describe_exception
+from auditor.probes.fsroot import FsRoot
+from auditor.probes.registry import CHILD_PROBES, MACHINE_PROBES, PACKAGES
+
+ProgressCallback = Callable[[str, str], None]  # (probe name, status)
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    root: FsRoot = field(default_factory=FsRoot)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    quick: bool = False
+    framework_deadline_s: Optional[float] = None  # None: each probe's own default
+
+
+def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallback] = None) -> Snapshot:
+    ctx = ProbeContext(root=options.root, environ=options.environ)
+    runs: list[ProbeRun] = []
+    packages = _run_inline(PACKAGES, ctx, runs) or {}
+
+    started: dict[str, RunningChild] = {}
+    for probe in CHILD_PROBES:
+        distribution = probe.applies(packages)
+        if distribution is None:
+            runs.append(ProbeRun(probe.name, "absent", f"none of {', '.join(probe.distributions)} is installed"))
+        elif options.quick and probe.imports_framework:
+            runs.append(ProbeRun(probe.name, "skipped", "--quick reads package metadata only"))
+        else:
+            deadline = options.framework_deadline_s if probe.imports_framework and options.framework_deadline_s else probe.deadline_s
+            env = {**probe.env, **options.environ}
+            started[probe.name] = RunningChild(probe.module, deadline, env)
+
+    machine = MachineFacts(**{probe.provides.split(".")[1]: _run_inline(probe, ctx, runs) for probe in MACHINE_PROBES})
+    outcomes = _wait_all(started, on_progress)
+
+    frameworks: dict[str, FrameworkFacts] = {}
+    accelerators = AcceleratorFacts()
+    for probe in CHILD_PROBES:
+        if probe.name in outcomes:
+            run, payload = _judge_payload(probe, outcomes[probe.name])
+            runs.append(run)
+        elif probe.imports_framework and probe.applies(packages) is not None:
+            run, payload = next(r for r in runs if r.name == probe.name), None  # skipped by --quick
+        else:
+            continue
+        if probe.imports_framework:
+            distribution = probe.applies(packages)
+            facts = payload or FrameworkFacts(name=probe.name, probe=run)
+            facts.probe, facts.distribution = run, distribution
+            facts.distribution_version = packages[distribution].version
+            frameworks[probe.name] = facts
+        else:
+            accelerators.nvidia = payload
+
+    order = {name: i for i, name in enumerate(["packages", *(p.name for p in MACHINE_PROBES), *(p.name for p in CHILD_PROBES)])}
+    return Snapshot(
+        schema_version=SCHEMA_VERSION,
+        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        auditor_version=auditor.__version__,
+        machine=machine,
+        accelerators=accelerators,
+        frameworks=frameworks,
+        packages=packages,
+        exports={},
+        probes=sorted(runs, key=lambda run: order[run.name]),
+        mode="quick" if options.quick else "full",
+    )
+
+
+def _run_inline(probe: InlineProbe, ctx: ProbeContext, runs: list[ProbeRun]) -> Any:
+    started = time.perf_counter()
+    facts, status, reason = None, "ok", None
+    try:
+        facts = probe.collect(ctx)
+    except ProbeAbsent as absent:
+        status, reason = "absent", str(absent)
+    except Exception as exc:  # one probe's failure is recorded, never raised
+        status, reason = "error", describe_exception(exc)
+    runs.append(ProbeRun(probe.name, status, reason, round(time.perf_counter() - started, 4)))
+    return facts
+
+
+def _wait_all(started: dict[str, RunningChild], on_progress: Optional[ProgressCallback]) -> dict[str, ChildOutcome]:
+    if not started:
+        return {}
+    outcomes = {}
+    with ThreadPoolExecutor(max_workers=len(started)) as pool:
+        futures = {pool.submit(child.wait): name for name, child in started.items()}
+        for future in as_completed(futures):
+            name = futures[future]
+            outcomes[name] = future.result()
+            if on_progress:
+                on_progress(name, outcomes[name].status)
+    return outcomes
+
+
+def _judge_payload(probe: ChildProbe, outcome: ChildOutcome) -> tuple[ProbeRun, Any]:
+    """The probe's run record and its facts, typed; a payload of the wrong shape is an error."""
+    run = ProbeRun(probe.name, outcome.status, outcome.reason, outcome.duration_s)
+    if outcome.status != "ok":
+        return run, None
+    try:
+        if probe.imports_framework:
+            return run, from_dict(FrameworkFacts, {**outcome.payload, "name": probe.name, "probe": {"name": probe.name, "status": "ok"}})
+        return run, from_dict(NvidiaFacts, outcome.payload)
+    except SnapshotFormatError as exc:
+        return ProbeRun(probe.name, "error", f"the probe returned malformed facts: {exc}", outcome.duration_s), None

@@ -1,0 +1,192 @@
+"""From facts and findings to decisions: is each framework ready, on which device, and
+what should this user run here?
+
+Readiness rests on proof (a matmul that matched its reference), never on an availability
+flag. The recommendation names a framework and device with reasons drawn from this
+machine's facts, and the exact commands that would put its hardware to use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from auditor.checks.base import Finding
+from auditor.facts import FrameworkFacts, NvidiaGpu, Snapshot
+
+DeviceStatus = Literal["ready", "broken"]
+FrameworkStatus = Literal["ready", "broken", "unproven", "not-importable"]
+
+DISPLAY_NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
+# CUDA variants published on PyTorch's wheel index for recent releases, newest last, each
+# with the lowest GPU compute capability it still ships kernels for. Source: pytorch/pytorch
+# RELEASE.md release matrix and .ci/manywheel/build_cuda.sh (see the reference notes, §2.1, §2.3).
+TORCH_CUDA_VARIANTS = (("12.6", (5, 0)), ("12.8", (7, 0)), ("13.0", (7, 5)))
+
+
+@dataclass
+class DeviceReadiness:
+    device: str
+    kind: str
+    status: DeviceStatus
+    detail: str
+
+
+@dataclass
+class FrameworkReadiness:
+    framework: str
+    version: Optional[str]
+    status: FrameworkStatus
+    reason: str
+    devices: list[DeviceReadiness] = field(default_factory=list)
+
+    @property
+    def ready_accelerators(self) -> list[DeviceReadiness]:
+        return [d for d in self.devices if d.status == "ready" and d.kind != "cpu"]
+
+
+@dataclass
+class Readiness:
+    status: Literal["ready", "not-ready", "unproven"]
+    summary: str
+    frameworks: list[FrameworkReadiness] = field(default_factory=list)
+
+
+@dataclass
+class Choice:
+    framework: str
+    device: str
+    reasons: list[str]
+
+
+@dataclass
+class NextStep:
+    reason: str
+    command: Optional[str] = None
+
+
+@dataclass
+class Recommendation:
+    summary: str
+    choices: list[Choice] = field(default_factory=list)
+    next_steps: list[NextStep] = field(default_factory=list)
+
+
+def assess(snapshot: Snapshot, findings: list[Finding]) -> Readiness:
+    frameworks = [_framework_readiness(fw) for fw in snapshot.frameworks.values()]
+    errors = [f for f in findings if f.severity == "error"]
+    ready = [fw for fw in frameworks if fw.status == "ready"]
+    if snapshot.mode == "quick":
+        status, summary = "unproven", "Quick audit: frameworks were not imported, so nothing was proven."
+    elif not frameworks:
+        status, summary = "not-ready", "No ML framework (PyTorch, TensorFlow) is installed."
+    elif errors or not ready:
+        status = "not-ready"
+        summary = f"{len(errors)} error finding(s); " + (
+            f"ready: {', '.join(_label(fw) for fw in ready)}." if ready else "no framework proved a computation.")
+    else:
+        status, summary = "ready", f"Ready: {', '.join(_label(fw) for fw in ready)}."
+    return Readiness(status, summary, frameworks)
+
+
+def _label(fw: FrameworkReadiness) -> str:
+    devices = ", ".join(d.device for d in fw.devices if d.status == "ready")
+    return f"{DISPLAY_NAMES.get(fw.framework, fw.framework)} {fw.version} on {devices}"
+
+
+def _framework_readiness(fw: FrameworkFacts) -> FrameworkReadiness:
+    version = fw.version or fw.distribution_version
+    status = fw.probe.status
+    if status == "skipped":
+        return FrameworkReadiness(fw.name, version, "unproven", fw.probe.reason or "not probed")
+    if status == "error":
+        return FrameworkReadiness(fw.name, version, "not-importable", fw.probe.reason or "import failed")
+    if status != "ok":
+        return FrameworkReadiness(fw.name, version, "broken", f"probe {status}: {fw.probe.reason}")
+    devices = []
+    for device in fw.devices:
+        proofs = [p for p in fw.proofs if p.device == device.id]
+        failed = [p for p in proofs if not p.ok]
+        if not proofs:
+            devices.append(DeviceReadiness(device.id, device.kind, "broken", "no computation was proven"))
+        elif failed:
+            devices.append(DeviceReadiness(device.id, device.kind, "broken",
+                                           "; ".join(f"{p.operation}: {p.error}" for p in failed)))
+        else:
+            best = proofs[0]
+            devices.append(DeviceReadiness(device.id, device.kind, "ready",
+                                           f"{best.operation} {best.dtype} matched float64 within "
+                                           f"{best.max_relative_error:.1e} in {best.seconds * 1000:.2f} ms"))
+    if any(d.status == "ready" for d in devices):
+        return FrameworkReadiness(fw.name, version, "ready", "computation proven", devices)
+    return FrameworkReadiness(fw.name, version, "broken", "no device proved a computation", devices)
+
+
+def recommend(snapshot: Snapshot, readiness: Readiness, findings: list[Finding]) -> Recommendation:
+    gpus = snapshot.accelerators.nvidia.gpus if snapshot.accelerators.nvidia else []
+    steps = [NextStep(f"{f.code}: {f.title}", _command_in(f.fix)) for f in findings if f.severity == "error" and f.fix]
+    choices = []
+    for fw in sorted(readiness.frameworks, key=lambda r: (-len(r.ready_accelerators), r.status != "ready")):
+        if fw.status != "ready":
+            continue
+        name = DISPLAY_NAMES.get(fw.framework, fw.framework)
+        facts = snapshot.frameworks[fw.framework]
+        if fw.ready_accelerators:
+            device = fw.ready_accelerators[0]
+            reasons = [f"{name} {fw.version} proved a computation on {device.device}: {device.detail}"]
+        else:
+            cpu = snapshot.machine.cpu
+            cpu_text = f" ({cpu.model}, {cpu.usable_cpus} usable CPUs)" if cpu and cpu.model else ""
+            reasons = [f"{name} {fw.version} proved a computation on the CPU{cpu_text}"]
+            if gpus:
+                reasons.append(f"but it does not use the {len(gpus)} NVIDIA GPU(s) on this machine "
+                               f"(build variant: {facts.build.variant if facts.build else 'unknown'})")
+                steps.append(_gpu_install_step(fw.framework, snapshot, gpus))
+            device = next(d for d in fw.devices if d.kind == "cpu")
+        choices.append(Choice(fw.framework, device.device, reasons))
+    if not snapshot.frameworks:
+        steps.append(NextStep("No ML framework is installed", "pip install torch" if not gpus else _gpu_install_step("torch", snapshot, gpus).command))
+    return Recommendation(_summary(snapshot, readiness, choices, gpus), choices, steps)
+
+
+def _summary(snapshot: Snapshot, readiness: Readiness, choices: list[Choice], gpus: list[NvidiaGpu]) -> str:
+    if readiness.status == "unproven":
+        return "Run the full audit (without --quick) to prove which framework computes correctly here."
+    if not choices:
+        return "No framework is ready on this machine; follow the next steps below."
+    accelerated = [c for c in choices if not c.device.startswith(("cpu", "/device:CPU"))]
+    if accelerated:
+        best = accelerated[0]
+        return (f"Use {DISPLAY_NAMES.get(best.framework, best.framework)} on {best.device}: "
+                "it is the framework with a proven accelerator here.")
+    names = " and ".join(DISPLAY_NAMES.get(c.framework, c.framework) for c in choices)
+    if gpus:
+        return f"{names} run only on the CPU, though this machine has {len(gpus)} NVIDIA GPU(s): install a GPU build."
+    return (f"{names} {'is' if len(choices) == 1 else 'are'} ready on the CPU; no GPU or TPU was found, so the "
+            "choice rests on your goal, not on this hardware.")
+
+
+def _gpu_install_step(framework: str, snapshot: Snapshot, gpus: list[NvidiaGpu]) -> NextStep:
+    nvidia = snapshot.accelerators.nvidia
+    driver_cuda = _version_tuple(nvidia.cuda_driver_version) if nvidia and nvidia.cuda_driver_version else None
+    if framework == "tensorflow":
+        return NextStep("Install TensorFlow with its CUDA libraries (Linux)", 'pip install "tensorflow[and-cuda]"')
+    lowest_cc = min((_version_tuple(g.compute_capability) for g in gpus if g.compute_capability), default=None)
+    fitting = [v for v, min_cc in TORCH_CUDA_VARIANTS
+               if (driver_cuda is None or _version_tuple(v) <= driver_cuda) and (lowest_cc is None or lowest_cc >= min_cc)]
+    if not fitting:
+        return NextStep(f"The NVIDIA driver (CUDA {nvidia.cuda_driver_version if nvidia else '?'}) is too old for "
+                        "current PyTorch CUDA builds: update the driver first")
+    variant = fitting[-1]
+    return NextStep(f"Install the PyTorch build for CUDA {variant}, the newest this driver and GPU support",
+                    f"pip install torch --index-url https://download.pytorch.org/whl/cu{variant.replace('.', '')}")
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+def _command_in(fix: str) -> Optional[str]:
+    """The first `backticked` command of a fix, if it has one."""
+    parts = fix.split("`")
+    return parts[1] if len(parts) >= 3 else None

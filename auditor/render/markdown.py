@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from auditor.render import summary
+from auditor.render.base import Renderer
+from auditor.report import Report
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+class MarkdownRenderer(Renderer):
+    """A Markdown report for onboarding docs, pull requests and CI job summaries."""
+
+    name = "markdown"
+
+    def render(self, report: Report) -> str:
+        snapshot, readiness = report.snapshot, report.readiness
+        lines = [
+            "# ML environment audit",
+            "",
+            f"**Readiness: {readiness.status.upper()}**: {readiness.summary}",
+            "",
+            f"_auditor {snapshot.auditor_version}, {snapshot.mode} audit, {snapshot.generated_at}_",
+            "",
+            "## Recommendation",
+            "",
+            report.recommendation.summary,
+            "",
+        ]
+        for rank, choice in enumerate(report.recommendation.choices, 1):
+            lines.append(f"{rank}. **{summary.DISPLAY_NAMES.get(choice.framework, choice.framework)} on `{choice.device}`**")
+            lines += [f"   - {reason}" for reason in choice.reasons]
+        if report.recommendation.next_steps:
+            lines += ["", "Next steps:", ""]
+            for step in report.recommendation.next_steps:
+                lines.append(f"- {step.reason}" + (f": `{step.command}`" if step.command else ""))
+        lines += ["", "## Findings", ""]
+        if report.findings:
+            lines += ["| Severity | Code | Finding | Fix |", "|---|---|---|---|"]
+            for f in report.findings:
+                title = _cell(f.title + "".join(f"\n<sub>{e}</sub>" for e in f.evidence))
+                lines.append(f"| {f.severity} | `{f.code}` | {title} | {_cell(f.fix or '')} |")
+        else:
+            lines.append("No findings.")
+        lines += ["", "## Machine", "", "| | |", "|---|---|",
+                  f"| Host | {_cell(summary.host_line(snapshot.machine.host))} |",
+                  f"| Python | {_cell(summary.python_line(snapshot.machine.python))} |",
+                  f"| CPU | {_cell(summary.cpu_line(snapshot.machine.cpu))} |",
+                  f"| Memory | {_cell(summary.memory_line(snapshot.machine.memory))} |",
+                  "", "## Accelerators", ""]
+        rows = summary.accelerator_lines(snapshot)
+        lines += ["| | |", "|---|---|", *(f"| {_cell(label)} | {_cell(value)} |" for label, value in rows)] if rows else ["None found."]
+        lines += ["", "## Frameworks", ""]
+        if snapshot.frameworks:
+            lines += ["| Framework | Version | Build | Probe | Proofs |", "|---|---|---|---|---|"]
+            for fw in snapshot.frameworks.values():
+                lines.append(f"| {summary.DISPLAY_NAMES.get(fw.name, fw.name)} | {fw.version or fw.distribution_version} "
+                             f"(`{fw.distribution}`) | {_cell(summary.build_line(fw))} | {_cell(summary.framework_status(fw))} "
+                             f"| {_cell(chr(10).join(summary.proof_lines(fw)) or '-')} |")
+        else:
+            lines.append("No ML framework installed.")
+        lines += ["", "<details><summary>Probes</summary>", "", "| Probe | Status | Seconds | Reason |", "|---|---|---|---|"]
+        lines += [f"| {run.name} | {run.status} | {run.duration_s:.3f} | {_cell(run.reason or '')} |" for run in snapshot.probes]
+        lines += ["", "</details>", ""]
+        return "\n".join(lines)

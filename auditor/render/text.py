@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from auditor.render import summary
+from auditor.render.base import Renderer
+from auditor.report import Report
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+_STATUS_STYLE = {"ready": "bold green", "not-ready": "bold red", "unproven": "bold yellow"}
+
+
+class TextRenderer(Renderer):
+    """The terminal report: Machine, Accelerators, Frameworks, Findings, Recommendation."""
+
+    name = "text"
+
+    def __init__(self, color: bool = False, width: int = 100):
+        self.color = color
+        self.width = width
+
+    def render(self, report: Report) -> str:
+        buffer = io.StringIO()
+        console = Console(file=buffer, force_terminal=self.color, no_color=not self.color, width=self.width,
+                          highlight=False, emoji=False)
+        snapshot = report.snapshot
+        console.print(Text(f"auditor {snapshot.auditor_version} · {snapshot.mode} audit · {snapshot.generated_at}",
+                           style="dim"))
+        console.print(self._section("Machine", [
+            ("Host", summary.host_line(snapshot.machine.host)),
+            ("Python", summary.python_line(snapshot.machine.python)),
+            ("CPU", summary.cpu_line(snapshot.machine.cpu)),
+            ("Memory", summary.memory_line(snapshot.machine.memory)),
+        ]))
+        console.print(self._section("Accelerators", summary.accelerator_lines(snapshot) or [("", "none found")]))
+        console.print(self._frameworks(report))
+        console.print(self._findings(report))
+        console.print(self._recommendation(report))
+        return buffer.getvalue()
+
+    def _section(self, title: str, rows: list[tuple[str, str]]) -> Panel:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for label, value in rows:
+            table.add_row(label, value)
+        return Panel(table, title=title, title_align="left")
+
+    def _frameworks(self, report: Report) -> Panel:
+        frameworks = report.snapshot.frameworks
+        if not frameworks:
+            return Panel("No ML framework installed.", title="Frameworks", title_align="left")
+        table = Table(expand=True)
+        for column in ("Framework", "Version", "Build", "Probe", "Proofs"):
+            table.add_column(column)
+        for fw in frameworks.values():
+            version = f"{fw.version or fw.distribution_version}\n({fw.distribution})"
+            probe = summary.framework_status(fw)
+            if fw.import_seconds is not None:
+                probe += f"\nimport {fw.import_seconds:.2f} s"
+            table.add_row(summary.DISPLAY_NAMES.get(fw.name, fw.name), version, summary.build_line(fw), probe,
+                          "\n".join(summary.proof_lines(fw)) or "-")
+        return Panel(table, title="Frameworks", title_align="left")
+
+    def _findings(self, report: Report) -> Panel:
+        if not report.findings:
+            return Panel(Text("No findings.", style="green"), title="Findings", title_align="left")
+        parts = []
+        for finding in report.findings:
+            line = Text()
+            line.append(f"{finding.severity.upper():8}", style=_SEVERITY_STYLE[finding.severity])
+            line.append(f"{finding.code} ", style="bold")
+            line.append(finding.title)
+            parts.append(line)
+            parts += [Text(f"         evidence: {item}", style="dim") for item in finding.evidence]
+            if finding.fix:
+                parts.append(Text(f"         fix: {finding.fix}"))
+        return Panel(Group(*parts), title=f"Findings ({len(report.findings)})", title_align="left")
+
+    def _recommendation(self, report: Report) -> Panel:
+        readiness, recommendation = report.readiness, report.recommendation
+        parts = [Text.assemble(("Readiness: ", "bold"), (readiness.status.upper(), _STATUS_STYLE[readiness.status]),
+                               f"  {readiness.summary}"),
+                 Text(recommendation.summary)]
+        for rank, choice in enumerate(recommendation.choices, 1):
+            parts.append(Text(f"{rank}. {summary.DISPLAY_NAMES.get(choice.framework, choice.framework)} on {choice.device}",
+                              style="bold"))
+            parts += [Text(f"   - {reason}") for reason in choice.reasons]
+        if recommendation.next_steps:
+            parts.append(Text("Next steps:", style="bold"))
+            for step in recommendation.next_steps:
+                parts.append(Text(f"   - {step.reason}" + (f":\n       {step.command}" if step.command else "")))
+        return Panel(Group(*parts), title="Recommendation", title_align="left")

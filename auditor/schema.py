@@ -1,0 +1,84 @@
+"""The published JSON Schema of the report, generated from the typed dataclasses.
+
+The committed file auditor/schemas/report-v1.json is what users validate against; a test
+regenerates it and fails when the two differ, so the schema cannot drift from the code.
+Regenerate with: python -m auditor.schema > auditor/schemas/report-v1.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from importlib import resources
+from typing import Any, Literal
+
+from auditor.checks.base import Finding
+from auditor.facts import SCHEMA_VERSION, Snapshot
+from auditor.readiness import Readiness, Recommendation
+
+SCHEMA_ID = "https://ml-env-auditor.invalid/schemas/report-v1.json"
+_SCALARS = {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"}, bool: {"type": "boolean"}}
+
+
+def _schema_for(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in args if a is not type(None)]
+        return {"anyOf": [_schema_for(inner, defs), {"type": "null"}]}
+    if origin is Literal:
+        return {"enum": list(args)}
+    if origin is list:
+        return {"type": "array", "items": _schema_for(args[0], defs)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_for(args[1], defs)}
+    if dataclasses.is_dataclass(tp):
+        if tp.__name__ not in defs:
+            defs[tp.__name__] = {}  # reserve the name first: dataclasses may refer to each other
+            defs[tp.__name__] = _object_schema(tp, defs)
+        return {"$ref": f"#/$defs/{tp.__name__}"}
+    if tp is Any:
+        return {}
+    return dict(_SCALARS[tp])
+
+
+def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    properties = {f.name: _schema_for(hints[f.name], defs) for f in dataclasses.fields(cls)}
+    schema = {"type": "object", "properties": properties, "required": list(properties)}
+    if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):
+        schema["description"] = " ".join(cls.__doc__.split())
+    return schema
+
+
+def report_schema() -> dict[str, Any]:
+    defs: dict[str, Any] = {}
+    top = _object_schema(Snapshot, defs)
+    for name, tp in (("findings", list[Finding]), ("readiness", Readiness), ("recommendation", Recommendation)):
+        top["properties"][name] = _schema_for(tp, defs)
+        top["required"].append(name)
+    top["properties"]["schema_version"] = {"type": "string", "pattern": rf"^{SCHEMA_VERSION.split('.')[0]}\.\d+$"}
+    top.pop("description", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "auditor report",
+        "description": ("A facts snapshot of one machine and Python environment, with the findings, readiness and "
+                        "recommendation derived from it. schema_version MAJOR changes only when a field is removed "
+                        "or changes type or meaning; readers must ignore unknown keys."),
+        **top,
+        "$defs": dict(sorted(defs.items())),
+    }
+
+
+def render_schema() -> str:
+    return json.dumps(report_schema(), indent=2) + "\n"
+
+
+def published_schema() -> str:
+    return resources.files("auditor").joinpath("schemas/report-v1.json").read_text(encoding="utf-8")
+
+
+if __name__ == "__main__":
+    print(render_schema(), end="")

@@ -1,0 +1,181 @@
+"""Checks, readiness and recommendation from constructed snapshots: each fires, each near-miss does not."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from auditor.checks import REGISTRY, run_checks
+from auditor.facts import (ComputeProof, FrameworkBuild, FrameworkDevice, FrameworkFacts, NvidiaFacts, NvidiaGpu,
+                           PackageFacts, ProbeRun, Snapshot, from_dict, to_dict)
+from auditor.readiness import assess, recommend
+from conftest import quick_snapshot
+from machines import linux_machine
+
+
+@pytest.fixture
+def base(fake_root) -> Snapshot:
+    """A clean Linux machine with torch and TensorFlow proven on the CPU, no findings."""
+    snapshot = quick_snapshot(fake_root(linux_machine()))
+    snapshot.mode = "full"
+    snapshot.packages = {"torch": PackageFacts("torch", "2.13.0", modules=["torch"]),
+                         "tensorflow": PackageFacts("tensorflow", "2.21.0", modules=["tensorflow"])}
+    snapshot.frameworks = {
+        "torch": _framework("torch", "2.13.0+cpu", "cpu"),
+        "tensorflow": _framework("tensorflow", "2.21.0", "/device:CPU:0", xla=True),
+    }
+    snapshot.accelerators.nvidia = None
+    return snapshot
+
+
+def _framework(name, version, device, xla=False, variant="cpu") -> FrameworkFacts:
+    proofs = [ComputeProof(device, "matmul 256x256", "float32", True, 6e-7, 2e-3, 0.001)]
+    if xla:
+        proofs.append(ComputeProof(device, "matmul (XLA jit_compile) 256x256", "float32", True, 6e-7, 2e-3, 0.002))
+    return FrameworkFacts(name=name, probe=ProbeRun(name, "ok", None, 1.0), distribution=name,
+                          distribution_version=version.split("+")[0], version=version,
+                          build=FrameworkBuild(variant=variant), devices=[FrameworkDevice(device, "cpu")], proofs=proofs)
+
+
+def codes(snapshot) -> list[str]:
+    return [f.code for f in run_checks(snapshot)]
+
+
+def test_clean_machine_has_no_findings_and_is_ready(base):
+    assert codes(base) == []
+    readiness = assess(base, [])
+    assert readiness.status == "ready"
+    assert [fw.status for fw in readiness.frameworks] == ["ready", "ready"]
+
+
+def test_every_check_has_code_name_summary_and_explanation():
+    seen = set()
+    for check in REGISTRY:
+        assert check.code[:-3].isalpha() and check.code[-3:].isdigit(), check.code
+        assert check.code not in seen
+        seen.add(check.code)
+        assert check.name == check.name.lower() and " " not in check.name
+        assert check.summary and len(check.explanation) > len(check.summary)
+
+
+@pytest.mark.parametrize("status, code", [("error", "FW001"), ("crashed", "FW002"), ("timeout", "FW003")])
+def test_broken_framework_probe_is_an_error_finding(base, status, code):
+    base.frameworks["torch"].probe = ProbeRun("torch", status, "ImportError: libcudart.so.12: cannot open", 0.5)
+    base.frameworks["torch"].proofs = []
+    findings = run_checks(base)
+    assert [f.code for f in findings] == [code]
+    assert findings[0].severity == "error"
+    assert "libcudart.so.12" in findings[0].evidence[0]
+    assert "torch==2.13.0" in findings[0].fix or "--timeout" in findings[0].fix
+    assert assess(base, findings).status == "not-ready"
+
+
+def test_wrong_numbers_make_a_device_broken_not_ready(base):
+    base.frameworks["torch"].proofs = [ComputeProof("cpu", "matmul 256x256", "float32", False, 0.7, 2e-3, 0.001,
+                                                    "result differs from the float64 reference by 0.7")]
+    findings = run_checks(base)
+    assert [f.code for f in findings] == ["FW004"]
+    readiness = assess(base, findings)
+    torch = next(fw for fw in readiness.frameworks if fw.framework == "torch")
+    assert torch.status == "broken"
+    assert torch.devices[0].status == "broken"
+    assert [c.framework for c in recommend(base, readiness, findings).choices] == ["tensorflow"]
+
+
+def test_failed_xla_is_a_warning_and_eager_stays_ready(base):
+    base.frameworks["tensorflow"].proofs[1] = ComputeProof("/device:CPU:0", "matmul (XLA jit_compile) 256x256",
+                                                           "float32", False, error="InternalError: ptxas not found")
+    findings = run_checks(base)
+    assert [(f.code, f.severity) for f in findings] == [("FW005", "warning")]
+
+
+def test_two_tensorflow_distributions_conflict(base):
+    base.packages["tensorflow-cpu"] = PackageFacts("tensorflow-cpu", "2.20.0", modules=["tensorflow"])
+    finding = next(f for f in run_checks(base) if f.code == "ENV001")
+    assert finding.title == "2 distributions install the tensorflow module: tensorflow 2.21.0, tensorflow-cpu 2.20.0"
+    assert "pip uninstall -y tensorflow tensorflow-cpu && pip install tensorflow==2.21.0" in finding.fix
+
+
+def test_windows_tensorflow_metapackage_is_not_a_conflict(base):
+    # tensorflow on Windows installs no module of its own; it depends on tensorflow-intel.
+    base.packages["tensorflow"] = PackageFacts("tensorflow", "2.15.0", modules=[])
+    base.packages["tensorflow-intel"] = PackageFacts("tensorflow-intel", "2.15.0", modules=["tensorflow"])
+    assert "ENV001" not in codes(base)
+
+
+def test_deprecated_pynvml_distribution(base):
+    assert "ENV002" not in codes(base)
+    base.packages["pynvml"] = PackageFacts("pynvml", "11.5.0", location="/site", modules=["pynvml"])
+    finding = next(f for f in run_checks(base) if f.code == "ENV002")
+    assert finding.fix == "`pip uninstall -y pynvml && pip install --force-reinstall nvidia-ml-py`"
+
+
+def test_avx_rule_needs_tensorflow(base):
+    base.machine.cpu.features["avx"] = False
+    assert "CPU001" in codes(base)
+    del base.frameworks["tensorflow"]
+    assert "CPU001" not in codes(base)
+
+
+def test_quick_mode_is_unproven(base):
+    base.mode = "quick"
+    for fw in base.frameworks.values():
+        fw.probe, fw.proofs = ProbeRun(fw.name, "skipped", "--quick reads package metadata only"), []
+    readiness = assess(base, run_checks(base))
+    assert readiness.status == "unproven"
+    assert {fw.status for fw in readiness.frameworks} == {"unproven"}
+
+
+def test_no_framework_installed_recommends_installing_one(base):
+    base.frameworks, base.packages = {}, {}
+    readiness = assess(base, [])
+    assert readiness.status == "not-ready"
+    recommendation = recommend(base, readiness, [])
+    assert [step.command for step in recommendation.next_steps] == ["pip install torch"]
+
+
+def _with_gpus(snapshot: Snapshot, cuda: str, capability: str) -> Snapshot:
+    snapshot.accelerators.nvidia = NvidiaFacts(driver_version="570.86.15", cuda_driver_version=cuda,
+                                               gpus=[NvidiaGpu(0, "NVIDIA GPU", "GPU-1", 24 * 1024**3, capability)])
+    return snapshot
+
+
+@pytest.mark.parametrize("driver_cuda, capability, variant", [
+    ("12.8", "8.6", "cu128"),  # RTX 30xx on an R570 driver: the newest variant the driver runs
+    ("13.0", "8.9", "cu130"),
+    ("13.0", "7.0", "cu128"),  # V100: CUDA 13 builds dropped sm_70
+    ("12.6", "6.1", "cu126"),  # Pascal: only cu126 still ships sm_60-class kernels
+])
+def test_cpu_only_torch_with_an_nvidia_gpu_gets_a_driver_fitted_install(base, driver_cuda, capability, variant):
+    snapshot = _with_gpus(base, driver_cuda, capability)
+    readiness = assess(snapshot, [])
+    recommendation = recommend(snapshot, readiness, [])
+    commands = [step.command for step in recommendation.next_steps]
+    assert f"pip install torch --index-url https://download.pytorch.org/whl/{variant}" in commands
+    assert 'pip install "tensorflow[and-cuda]"' in commands
+    assert "install a GPU build" in recommendation.summary
+
+
+def test_a_driver_older_than_every_torch_variant_says_update_the_driver(base):
+    snapshot = _with_gpus(base, "11.8", "8.0")
+    steps = recommend(snapshot, assess(snapshot, []), []).next_steps
+    torch_step = next(step for step in steps if "PyTorch" in step.reason or "driver" in step.reason)
+    assert torch_step.command is None and "update the driver" in torch_step.reason
+
+
+def test_a_proven_gpu_is_recommended_first(base):
+    torch = base.frameworks["torch"]
+    torch.build = FrameworkBuild(variant="cuda", cuda_version="12.8")
+    torch.devices.append(FrameworkDevice("cuda:0", "cuda", "NVIDIA H100", compute_capability="9.0"))
+    torch.proofs.append(ComputeProof("cuda:0", "matmul 256x256", "float32", True, 1e-6, 2e-3, 0.0001))
+    recommendation = recommend(base, assess(base, []), [])
+    assert (recommendation.choices[0].framework, recommendation.choices[0].device) == ("torch", "cuda:0")
+    assert recommendation.summary.startswith("Use PyTorch on cuda:0")
+
+
+def test_snapshot_round_trips_through_json_data(base):
+    data = to_dict(base)
+    assert from_dict(Snapshot, copy.deepcopy(data)) == base
+    data["future_section"] = {"added": "in 1.1"}  # readers ignore keys they do not know
+    assert from_dict(Snapshot, data) == base

@@ -1,0 +1,113 @@
+"""The torch and TensorFlow probes, run for real in their children, against the frameworks' own APIs."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import pytest
+
+from auditor.probes.proof import TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def torch_api():
+    torch = pytest.importorskip("torch")
+    return torch
+
+
+def test_torch_facts_match_torch_apis(real_report, torch_api):
+    torch = torch_api
+    fw = real_report["frameworks"]["torch"]
+    assert fw["probe"]["status"] == "ok"
+    assert fw["version"] == torch.__version__
+    assert fw["distribution"] == "torch"
+    assert fw["distribution_version"] == metadata.version("torch")
+    build = fw["build"]
+    assert build["cuda_version"] == torch.version.cuda
+    assert build["rocm_version"] == torch.version.hip
+    assert build["variant"] == ("cuda" if torch.version.cuda else "rocm" if torch.version.hip else "cpu")
+    assert build["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert build["mkl"] == torch.backends.mkl.is_available()
+    assert build["onednn"] == torch.backends.mkldnn.is_available()
+    assert build["openmp"] == torch.backends.openmp.is_available()
+    arch_flags = getattr(torch._C, "_cuda_getArchFlags", lambda: "")  # absent from CPU-only builds
+    assert build["compiled_architectures"] == ((arch_flags() or "").split() or torch.cuda.get_arch_list())
+    assert build["backends_built"] == {"cuda": torch.backends.cuda.is_built(), "mps": torch.backends.mps.is_built(),
+                                       "xpu": torch.xpu._is_compiled()}
+    assert fw["runtime"]["backends"] == {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
+                                         "xpu": torch.xpu.is_available()}
+    assert fw["runtime"]["threads"] == torch.get_num_threads()
+    assert fw["module_path"] == torch.__file__
+
+
+def test_torch_proves_a_matmul_on_every_device(real_report, torch_api):
+    fw = real_report["frameworks"]["torch"]
+    expected = ["cpu"] + [f"cuda:{i}" for i in range(torch_api.cuda.device_count())]
+    assert [d["id"] for d in fw["devices"]] == expected
+    assert [p["device"] for p in fw["proofs"]] == expected
+    for proof in fw["proofs"]:
+        assert proof["ok"], proof
+        assert 0 <= proof["max_relative_error"] < TOLERANCE["float32"]
+        assert proof["seconds"] > 0
+
+
+@pytest.fixture(scope="module")
+def tf_api():
+    return pytest.importorskip("tensorflow")
+
+
+def test_tensorflow_facts_match_tensorflow_apis(real_report, tf_api):
+    tf = tf_api
+    fw = real_report["frameworks"]["tensorflow"]
+    assert fw["probe"]["status"] == "ok"
+    assert fw["version"] == tf.__version__
+    assert fw["distribution_version"] == metadata.version(fw["distribution"])
+    info = tf.sysconfig.get_build_info()
+    assert fw["build"]["variant"] == ("cuda" if info.get("is_cuda_build") else "rocm" if info.get("is_rocm_build") else "cpu")
+    assert fw["build"]["cuda_version"] == info.get("cuda_version")
+    assert fw["build"]["backends_built"] == {"cuda": tf.test.is_built_with_cuda(), "rocm": tf.test.is_built_with_rocm()}
+    devices = [d for d in tf.config.list_physical_devices() if d.device_type in ("CPU", "GPU", "TPU")]
+    assert [d["id"] for d in fw["devices"]] == [f"/device:{d.device_type}:{d.name.rsplit(':', 1)[1]}" for d in devices]
+
+
+def test_tensorflow_proves_eager_and_xla_matmuls(real_report, tf_api):
+    proofs = real_report["frameworks"]["tensorflow"]["proofs"]
+    operations = {(p["device"], p["operation"]) for p in proofs}
+    assert ("/device:CPU:0", "matmul 256x256") in operations
+    assert ("/device:CPU:0", "matmul (XLA jit_compile) 256x256") in operations
+    for proof in proofs:
+        assert proof["ok"], proof
+        assert proof["max_relative_error"] < TOLERANCE["float32"]
+
+
+def test_real_machine_is_ready_with_both_frameworks(real_report):
+    readiness = real_report["readiness"]
+    statuses = {fw["framework"]: fw["status"] for fw in readiness["frameworks"]}
+    assert statuses == {"torch": "ready", "tensorflow": "ready"}
+    assert readiness["status"] == ("ready" if not [f for f in real_report["findings"] if f["severity"] == "error"] else "not-ready")
+    choices = {c["framework"]: c["device"] for c in real_report["recommendation"]["choices"]}
+    assert choices == {"torch": "cpu", "tensorflow": "/device:CPU:0"}
+
+
+def test_every_probe_records_status_and_duration(real_report):
+    runs = {run["name"]: run for run in real_report["probes"]}
+    assert set(runs) == {"packages", "host", "python", "cpu", "memory", "tensorflow", "torch", "nvml"}
+    for name in ("packages", "host", "python", "cpu", "memory", "tensorflow", "torch"):
+        assert runs[name]["status"] == "ok", runs[name]
+    assert runs["torch"]["duration_s"] > 0.1  # it really imported torch in a child
+    # No GPU driver on this machine: NVML is absent, not an error.
+    assert runs["nvml"]["status"] == "absent"
+    assert "libnvidia-ml" in runs["nvml"]["reason"]
+
+
+def test_every_probed_value_names_its_source(real_report):
+    machine = real_report["machine"]
+    for section in ("host", "cpu", "memory", "python"):
+        facts = machine[section]
+        missing = [key for key, value in facts.items()
+                   # each *_signals entry is itself a statement of where it was seen
+                   if key != "sources" and not key.endswith("_signals")
+                   and value not in (None, [], {}) and key not in facts["sources"]]
+        assert not missing, f"{section}: no source for {missing}"
+    for fw in real_report["frameworks"].values():
+        assert {"version", "proofs", "devices"} <= set(fw["sources"])
