@@ -7,6 +7,7 @@ a traceback is shown only with AUDITOR_DEBUG=1.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -14,7 +15,7 @@ from typing import Optional
 import click
 
 import auditor
-from auditor.errors import ExitCode, InputError
+from auditor.errors import ExitCode, InputError, Interrupted
 
 FAIL_ON = ("error", "warning", "never")
 
@@ -94,7 +95,7 @@ def list_checks() -> int:
     from auditor.checks import REGISTRY
 
     for check in sorted(REGISTRY, key=lambda c: c.code):
-        click.echo(f"{check.code}  {check.severity:<8} {check.name:<40} {check.summary}")
+        click.echo(f"{check.code:<7} {check.severity:<8} {check.name:<40} {check.summary}")
     return ExitCode.OK
 
 
@@ -116,8 +117,14 @@ def explain(code: str) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        _error("no command given; try 'auditor audit' (see 'auditor --help')")
+        sys.exit(ExitCode.INPUT_ERROR)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupted)
     try:
-        result = cli.main(args=argv, prog_name="auditor", standalone_mode=False)
+        result = cli.main(args=args, prog_name="auditor", standalone_mode=False)
         code = result if isinstance(result, int) else ExitCode.OK
     except click.exceptions.Exit as done:  # --help, --version
         code = done.exit_code
@@ -128,15 +135,19 @@ def main(argv: Optional[list[str]] = None) -> None:
     except InputError as exc:
         _error(str(exc))
         code = ExitCode.INPUT_ERROR
-    except click.Abort:
-        _error("interrupted")
-        code = 130
+    except Interrupted as interrupted:  # probe children were killed on the way out
+        _error(f"interrupted by {interrupted}")
+        code = interrupted.exit_code
     except Exception as exc:  # the promise is one line and exit 3, never a traceback
         if os.environ.get("AUDITOR_DEBUG"):
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (set AUDITOR_DEBUG=1 for the traceback)")
         code = ExitCode.INTERNAL_ERROR
     sys.exit(int(code))
+
+
+def _raise_interrupted(signum: int, _frame) -> None:
+    raise Interrupted(signum)
 
 
 def _error(message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from enum import IntEnum
 
 
@@ -10,6 +11,16 @@ class ExitCode(IntEnum):
     FINDINGS = 1  # findings at or above --fail-on
     INPUT_ERROR = 2  # bad usage or input: flag, value, unwritable output, malformed file
     INTERNAL_ERROR = 3  # a bug in the auditor itself
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived. A BaseException, like KeyboardInterrupt, so that no
+    handler meant for errors swallows it, but not KeyboardInterrupt itself, which click
+    would turn into its own Abort."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
 
 
 class InputError(Exception):

@@ -22,7 +22,6 @@ from typing import Any, Literal, Optional
 SCHEMA_VERSION = "1.0"
 
 ProbeStatus = Literal["ok", "absent", "error", "timeout", "crashed", "skipped"]
-PROBE_STATUSES: tuple[str, ...] = typing.get_args(ProbeStatus)
 
 
 @dataclass

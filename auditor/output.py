@@ -28,6 +28,9 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as exc:
         raise InputError(f"cannot write the report to {path}: {exc.strerror}") from exc
     try:
+        # mkstemp creates 0600; a report is meant to be shared, so honour the umask
+        # (or keep the mode of the file being replaced).
+        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
@@ -39,3 +42,9 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -13,8 +13,10 @@ _SECRET_NAME = re.compile(
     r"|PASSWORD|SECRET|TOKEN",
     re.IGNORECASE,
 )
-# user:password@ in URLs, e.g. PIP_INDEX_URL=https://user:pw@host/simple
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@", re.IGNORECASE)
+# Credentials in URLs: https://user:password@host, or a bare token as in https://TOKEN@host.
+# The userinfo runs to the last "@" of the URL, since careless passwords hold "/" and "@" too;
+# redacting a little too much is the safe way to be wrong.
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<userinfo>\S*)@", re.IGNORECASE)
 
 
 def is_secret_name(name: str) -> bool:
@@ -24,4 +26,10 @@ def is_secret_name(name: str) -> bool:
 def redact_value(name: str, value: str) -> str:
     if is_secret_name(name):
         return REDACTED
-    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", value)
+    return _URL_USERINFO.sub(_redact_userinfo, value)
+
+
+def _redact_userinfo(match: re.Match) -> str:
+    user, has_password, _ = match["userinfo"].partition(":")
+    # With a password, the user name is an identity worth keeping; alone it may be a token.
+    return f"{match['scheme']}{user}:{REDACTED}@" if has_password else f"{match['scheme']}{REDACTED}@"

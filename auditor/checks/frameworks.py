@@ -5,9 +5,6 @@ from __future__ import annotations
 from auditor.checks.base import Hit, check
 from auditor.facts import FrameworkFacts, Snapshot
 
-MODULES = {"torch": "torch", "tensorflow": "tensorflow"}
-
-
 def _installed(fw: FrameworkFacts) -> str:
     return f"{fw.distribution} {fw.distribution_version}"
 
@@ -24,7 +21,7 @@ def _reinstall(fw: FrameworkFacts) -> str:
 def not_importable(snapshot: Snapshot):
     for fw in snapshot.frameworks.values():
         if fw.probe.status == "error":
-            yield Hit(f"{_installed(fw)} is installed but `import {MODULES.get(fw.name, fw.name)}` fails",
+            yield Hit(f"{_installed(fw)} is installed but `import {fw.name}` fails",
                       [f"probe {fw.name}: {fw.probe.reason}"],
                       f"Reinstall it: `{_reinstall(fw)}`. If the error names a missing library, install "
                       "that library or remove the LD_LIBRARY_PATH entry that shadows it.")
@@ -39,10 +36,9 @@ def not_importable(snapshot: Snapshot):
 def import_crashed(snapshot: Snapshot):
     for fw in snapshot.frameworks.values():
         if fw.probe.status == "crashed":
-            module = MODULES.get(fw.name, fw.name)
-            yield Hit(f"Importing {module} ({_installed(fw)}) crashed the process",
+            yield Hit(f"Importing {fw.name} ({_installed(fw)}) crashed the process",
                       [f"probe {fw.name}: {fw.probe.reason}"],
-                      f"Reproduce with `python -X faulthandler -c 'import {module}'`; check LD_PRELOAD and "
+                      f"Reproduce with `python -X faulthandler -c 'import {fw.name}'`; check LD_PRELOAD and "
                       f"LD_LIBRARY_PATH for foreign copies of its libraries, then `{_reinstall(fw)}`.")
 
 
@@ -54,10 +50,9 @@ def import_crashed(snapshot: Snapshot):
 def import_timeout(snapshot: Snapshot):
     for fw in snapshot.frameworks.values():
         if fw.probe.status == "timeout":
-            module = MODULES.get(fw.name, fw.name)
-            yield Hit(f"Probing {module} ({_installed(fw)}) did not finish in time",
+            yield Hit(f"Probing {fw.name} ({_installed(fw)}) did not finish in time",
                       [f"probe {fw.name}: {fw.probe.reason}"],
-                      f"Time it by hand: `python -X importtime -c 'import {module}'`; if it is just slow, "
+                      f"Time it by hand: `python -X importtime -c 'import {fw.name}'`; if it is just slow, "
                       "raise the deadline with `auditor audit --timeout SECONDS`.")
 
 

@@ -37,7 +37,9 @@ class InlineProbe:
 class ChildProbe:
     """A probe whose module is imported and run in a child process with a deadline.
 
-    ``module`` must expose ``collect() -> dict``; it runs only in the child.
+    ``module`` must expose ``collect() -> dict``; it runs only in the child. ``provides``
+    says where its facts land ("frameworks.<name>" or "accelerators.nvidia"), and
+    ``imports_framework`` marks the probes that --quick skips.
     ``distributions`` gate it: the probe runs when one of them is installed, or always
     when the tuple is empty.
     """

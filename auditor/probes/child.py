@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -31,6 +32,9 @@ _BOOTSTRAP = (
     "from auditor.probes.child import child_main; child_main({module!r})"
 )
 _REASON_LIMIT = 300
+_POLL_S = 0.05  # how often to look for an exit while pipes stay open
+_DRAIN_GRACE_S = 0.5  # how long to keep reading pipes a helper holds open after the exit
+_STDERR_KEPT = 1 << 16
 
 
 @dataclass
@@ -57,15 +61,48 @@ class RunningChild:
         )
 
     def wait(self) -> ChildOutcome:
-        remaining = max(0.0, self.deadline_s - (time.monotonic() - self.started))
-        try:
-            stdout, stderr = self.process.communicate(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            self._kill()
-            self.process.communicate()
+        """Read the child's output until it exits or its deadline passes, then judge it.
+
+        The process's exit, not the end of its pipes, ends the wait: a helper process the
+        framework started may hold the pipes open long after the probe finished (or after
+        it was killed), so output is drained for at most _DRAIN_GRACE_S past the exit.
+        """
+        deadline = self.started + self.deadline_s
+        stdout, stderr = bytearray(), bytearray()
+        buffers = {self.process.stdout: stdout, self.process.stderr: stderr}
+        exited_at, timed_out = None, False
+        with selectors.DefaultSelector() as selector:
+            for stream in buffers:
+                selector.register(stream, selectors.EVENT_READ)
+            while selector.get_map():
+                now = time.monotonic()
+                if exited_at is None and self.process.poll() is not None:
+                    exited_at = now
+                if exited_at is not None and now - exited_at >= _DRAIN_GRACE_S:
+                    break
+                if exited_at is None and now >= deadline:
+                    timed_out = True
+                    break
+                for key, _ in selector.select(timeout=min(_POLL_S, max(0.0, deadline - now))):
+                    chunk = os.read(key.fd, 1 << 16)
+                    if chunk:
+                        buffers[key.fileobj].extend(chunk)
+                    else:
+                        selector.unregister(key.fileobj)
+                del stderr[:-_STDERR_KEPT]  # framework chatter can be large; the end says why it died
+        if not timed_out:
+            try:
+                self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+        self.kill()  # also ends helpers left in the child's process group
+        self.process.wait()
+        for stream in buffers:
+            stream.close()
+        if timed_out:
             return self._outcome("timeout", None, f"no answer within {self.deadline_s:g} s; killed")
         returncode = self.process.returncode
-        last_line = _last_line(stderr)
+        last_line = _last_line(bytes(stderr))
         if returncode < 0:
             name = signal.Signals(-returncode).name
             return self._outcome("crashed", None, _join(f"killed by {name}", last_line))
@@ -75,11 +112,11 @@ class RunningChild:
             return self._outcome("crashed", None, _join(f"exited with status {returncode} and no result", last_line))
         return self._outcome(result["status"], result.get("facts"), result.get("reason"))
 
-    def _kill(self) -> None:
+    def kill(self) -> None:
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        except (ProcessLookupError, PermissionError):
+            pass  # already gone
 
     def _outcome(self, status: str, payload: Optional[dict], reason: Optional[str]) -> ChildOutcome:
         return ChildOutcome(status, payload, reason, round(time.monotonic() - self.started, 3))

@@ -35,7 +35,3 @@ class FsRoot:
             return sorted(os.listdir(self.path(absolute)))
         except OSError:
             return []
-
-    @property
-    def is_real(self) -> bool:
-        return self.root == Path("/")

@@ -63,13 +63,14 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
             run, payload = next(r for r in runs if r.name == probe.name), None  # skipped by --quick
         else:
             continue
-        if probe.imports_framework:
+        section = probe.provides.split(".")[0]
+        if section == "frameworks":
             distribution = probe.applies(packages)
             facts = payload or FrameworkFacts(name=probe.name, probe=run)
             facts.probe, facts.distribution = run, distribution
             facts.distribution_version = packages[distribution].version
             frameworks[probe.name] = facts
-        else:
+        elif probe.provides == "accelerators.nvidia":
             accelerators.nvidia = payload
 
     order = {name: i for i, name in enumerate(["packages", *(p.name for p in MACHINE_PROBES), *(p.name for p in CHILD_PROBES)])}
@@ -104,13 +105,22 @@ def _wait_all(started: dict[str, RunningChild], on_progress: Optional[ProgressCa
     if not started:
         return {}
     outcomes = {}
-    with ThreadPoolExecutor(max_workers=len(started)) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(started))
+    try:
         futures = {pool.submit(child.wait): name for name, child in started.items()}
         for future in as_completed(futures):
             name = futures[future]
             outcomes[name] = future.result()
             if on_progress:
                 on_progress(name, outcomes[name].status)
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM): no child may outlive the audit, and killing them
+        # lets the waiting threads return at once instead of at their deadlines.
+        for child in started.values():
+            child.kill()
+        raise
+    finally:
+        pool.shutdown(wait=True)
     return outcomes
 
 
@@ -120,7 +130,7 @@ def _judge_payload(probe: ChildProbe, outcome: ChildOutcome) -> tuple[ProbeRun, 
     if outcome.status != "ok":
         return run, None
     try:
-        if probe.imports_framework:
+        if probe.provides.startswith("frameworks."):
             return run, from_dict(FrameworkFacts, {**outcome.payload, "name": probe.name, "probe": {"name": probe.name, "status": "ok"}})
         return run, from_dict(NvidiaFacts, outcome.payload)
     except SnapshotFormatError as exc:
