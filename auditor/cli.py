@@ -44,7 +44,7 @@ def audit(output_format: str, output: Optional[Path], quick: bool, fail_on: str,
     from auditor.checks.base import SEVERITY_RANK
     from auditor.output import check_writable, write_atomically
     from auditor.probes.fsroot import FsRoot
-    from auditor.probes.runner import ProbeOptions, collect_snapshot
+    from auditor.probes.runner import ProbeOptions
     from auditor.render import FORMATS
     from auditor.render.text import TextRenderer
     from auditor.report import build_report

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import sys
 import textwrap
@@ -215,7 +214,7 @@ def test_markdown_report_has_every_section():
     assert -1 not in positions, [s for s, p in zip(sections, positions) if p == -1]
     assert positions == sorted(positions)
     assert "**Readiness: UNPROVEN**" in out
-    assert f"(`torch`)" in out and f"(`{installed_tensorflow()}`)" in out
+    assert "(`torch`)" in out and f"(`{installed_tensorflow()}`)" in out
 
 
 def test_secrets_never_reach_the_report():

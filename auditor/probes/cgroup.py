@@ -11,7 +11,7 @@ loky's cpu_count (joblib/loky ``backend/context.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from auditor.probes.fsroot import FsRoot
 
@@ -25,6 +25,9 @@ _V1_UNLIMITED_FLOOR = 1 << 62
 class CgroupLimit:
     value: float
     source: str
+
+
+LimitReader = Callable[[FsRoot, str], Optional[CgroupLimit]]
 
 
 def _memberships(root: FsRoot) -> list[tuple[list[str], str]]:
@@ -61,43 +64,56 @@ def _v1_mount(root: FsRoot, controller: str) -> Optional[str]:
     return None
 
 
-def _smallest(limits: list[CgroupLimit]) -> Optional[CgroupLimit]:
+def _smallest_limit(root: FsRoot, controller: str, read_v2: LimitReader, read_v1: LimitReader) -> Optional[CgroupLimit]:
+    """Walk every hierarchy this process belongs to and keep the smallest limit found."""
+    limits: list[CgroupLimit] = []
+    for controllers, path in _memberships(root):
+        if not controllers:
+            mount, read = _v2_mount(root), read_v2
+        elif controller in controllers:
+            mount, read = _v1_mount(root, controller), read_v1
+        else:
+            continue
+        for directory in _candidate_dirs(root, mount, path) if mount else []:
+            limit = read(root, directory)
+            if limit:
+                limits.append(limit)
     return min(limits, key=lambda limit: limit.value) if limits else None
+
+
+def _cpu_max(root: FsRoot, directory: str) -> Optional[CgroupLimit]:
+    fields = (root.read_text(f"{directory}/cpu.max") or "").split()
+    if not fields or fields[0] == "max":
+        return None
+    period = int(fields[1]) if len(fields) > 1 else 100_000
+    return CgroupLimit(int(fields[0]) / period, f"{directory}/cpu.max")
+
+
+def _cfs_quota(root: FsRoot, directory: str) -> Optional[CgroupLimit]:
+    quota = root.read_text(f"{directory}/cpu.cfs_quota_us")
+    period = root.read_text(f"{directory}/cpu.cfs_period_us")
+    if not quota or not period or int(quota) <= 0:
+        return None
+    return CgroupLimit(int(quota) / int(period), f"{directory}/cpu.cfs_quota_us")
+
+
+def _memory_max(root: FsRoot, directory: str) -> Optional[CgroupLimit]:
+    text = (root.read_text(f"{directory}/memory.max") or "").strip()
+    return CgroupLimit(int(text), f"{directory}/memory.max") if text and text != "max" else None
+
+
+def _memory_limit_in_bytes(root: FsRoot, directory: str) -> Optional[CgroupLimit]:
+    text = (root.read_text(f"{directory}/memory.limit_in_bytes") or "").strip()
+    if not text or int(text) >= _V1_UNLIMITED_FLOOR:
+        return None
+    return CgroupLimit(int(text), f"{directory}/memory.limit_in_bytes")
 
 
 def cpu_quota(root: FsRoot) -> Optional[CgroupLimit]:
     """The CPU bandwidth limit in CPUs (quota / period), or None when there is none."""
-    limits: list[CgroupLimit] = []
-    for controllers, path in _memberships(root):
-        if not controllers:
-            for directory in _candidate_dirs(root, _v2_mount(root), path):
-                fields = (root.read_text(f"{directory}/cpu.max") or "").split()
-                if fields and fields[0] != "max":
-                    period = int(fields[1]) if len(fields) > 1 else 100_000
-                    limits.append(CgroupLimit(int(fields[0]) / period, f"{directory}/cpu.max"))
-        elif "cpu" in controllers:
-            mount = _v1_mount(root, "cpu")
-            for directory in _candidate_dirs(root, mount, path) if mount else []:
-                quota = root.read_text(f"{directory}/cpu.cfs_quota_us")
-                period = root.read_text(f"{directory}/cpu.cfs_period_us")
-                if quota and period and int(quota) > 0:
-                    limits.append(CgroupLimit(int(quota) / int(period), f"{directory}/cpu.cfs_quota_us"))
-    return _smallest(limits)
+    return _smallest_limit(root, "cpu", _cpu_max, _cfs_quota)
 
 
 def memory_limit(root: FsRoot) -> Optional[CgroupLimit]:
     """The memory limit in bytes, or None when there is none."""
-    limits: list[CgroupLimit] = []
-    for controllers, path in _memberships(root):
-        if not controllers:
-            for directory in _candidate_dirs(root, _v2_mount(root), path):
-                text = (root.read_text(f"{directory}/memory.max") or "").strip()
-                if text and text != "max":
-                    limits.append(CgroupLimit(int(text), f"{directory}/memory.max"))
-        elif "memory" in controllers:
-            mount = _v1_mount(root, "memory")
-            for directory in _candidate_dirs(root, mount, path) if mount else []:
-                text = (root.read_text(f"{directory}/memory.limit_in_bytes") or "").strip()
-                if text and int(text) < _V1_UNLIMITED_FLOOR:
-                    limits.append(CgroupLimit(int(text), f"{directory}/memory.limit_in_bytes"))
-    return _smallest(limits)
+    return _smallest_limit(root, "memory", _memory_max, _memory_limit_in_bytes)

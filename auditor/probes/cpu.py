@@ -7,7 +7,6 @@ psutil (one fact, one place in the snapshot, whatever the back-end).
 from __future__ import annotations
 
 import math
-import os
 import platform
 from dataclasses import dataclass, field
 from typing import Optional
