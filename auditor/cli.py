@@ -38,8 +38,12 @@ def cli() -> None:
               help="Deadline in seconds for each framework probe (default 120).")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Read /proc, /sys, /dev and /etc under DIR instead of / (for tests and chroots).")
+@click.option("--snapshot", "snapshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Replay a saved snapshot (or JSON report) through the checks instead of probing.")
+@click.option("--save-snapshot", "save_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also save the facts snapshot to FILE (atomically).")
 def audit(output_format: str, output: Optional[Path], quick: bool, fail_on: str, timeout_s: Optional[float],
-          root: Optional[Path]) -> int:
+          root: Optional[Path], snapshot_path: Optional[Path], save_path: Optional[Path]) -> int:
     """Audit this machine and its ML frameworks, and print a readiness report."""
     from auditor.checks.base import SEVERITY_RANK
     from auditor.output import check_writable, write_atomically
@@ -49,11 +53,22 @@ def audit(output_format: str, output: Optional[Path], quick: bool, fail_on: str,
     from auditor.render.text import TextRenderer
     from auditor.report import build_report
 
-    if output:
-        check_writable(output)
-    options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), quick=quick, framework_deadline_s=timeout_s)
-    snapshot = _collect_with_progress(options)
+    from auditor.snapshot_file import load_snapshot, save_snapshot
+
+    for path in (output, save_path):
+        if path:
+            check_writable(path)
+    if snapshot_path:
+        probing = [flag for flag, given in (("--quick", quick), ("--timeout", timeout_s), ("--root", root)) if given]
+        if probing:
+            raise InputError(f"--snapshot replays saved facts and cannot be combined with {', '.join(probing)}")
+        snapshot = load_snapshot(snapshot_path)
+    else:
+        options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), quick=quick, framework_deadline_s=timeout_s)
+        snapshot = _collect_with_progress(options)
     report = build_report(snapshot)
+    if save_path:
+        save_snapshot(save_path, snapshot)
 
     if output_format == "text":
         color = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ

@@ -19,7 +19,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 ProbeStatus = Literal["ok", "absent", "error", "timeout", "crashed", "skipped"]
 
@@ -115,27 +115,134 @@ class PackageFacts:
 
 
 @dataclass
+class PciDevice:
+    """One accelerator-like PCI function from sysfs, whether or not a driver claims it."""
+
+    address: str  # 0000:3b:00.0
+    vendor_id: str  # 0x10de
+    device_id: str
+    class_code: str  # 0x030200
+    vendor: Optional[str] = None  # NVIDIA, AMD, Intel, Google
+    kind: str = "display"  # gpu (3D/VGA controller), accelerator (processing accelerator), display
+    driver: Optional[str] = None  # the bound kernel driver, None when unclaimed
+
+
+@dataclass
+class MigInstance:
+    index: int
+    uuid: Optional[str] = None
+    memory_total_bytes: Optional[int] = None
+
+
+@dataclass
 class NvidiaGpu:
     index: int
     name: Optional[str] = None
     uuid: Optional[str] = None
-    memory_total_bytes: Optional[int] = None
+    brand: Optional[str] = None  # GeForce, Tesla, Quadro/RTX, ...
+    architecture: Optional[str] = None  # Ampere, Hopper, Blackwell, ...
     compute_capability: Optional[str] = None
+    memory_total_bytes: Optional[int] = None
+    memory_free_bytes: Optional[int] = None
     pci_bus_id: Optional[str] = None
+    mig_mode_current: Optional[bool] = None
+    mig_mode_pending: Optional[bool] = None
+    mig_instances: list[MigInstance] = field(default_factory=list)
+    compute_mode: Optional[str] = None  # Default, Exclusive_Process, Prohibited
+    power_limit_watts: Optional[float] = None
+    process_count: Optional[int] = None
+    errors: list[str] = field(default_factory=list)  # queries the driver refused for this GPU
 
 
 @dataclass
 class NvidiaFacts:
+    """What the NVIDIA driver reports, through NVML or, when NVML fails, nvidia-smi."""
+
+    source: str = "nvml"  # nvml or nvidia-smi
     driver_version: Optional[str] = None
     cuda_driver_version: Optional[str] = None  # the highest CUDA the driver supports
     nvml_version: Optional[str] = None
     gpus: list[NvidiaGpu] = field(default_factory=list)
+    nvml_error: Optional[str] = None  # why NVML was not used, when nvidia-smi answered instead
+    errors: list[str] = field(default_factory=list)  # system-level queries the driver refused
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class NvidiaKernelFacts:
+    """The NVIDIA kernel driver and device nodes, as the filesystem shows them."""
+
+    driver_version: Optional[str] = None  # from /proc/driver/nvidia/version
+    device_nodes: list[str] = field(default_factory=list)  # /dev/nvidia0, /dev/nvidiactl, ...
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CudaToolkitFacts:
+    """The system CUDA toolkit: what nvcc and the loader find. Never "the CUDA version"
+    of a framework, which brings and loads its own (see FrameworkBuild / FrameworkRuntime)."""
+
+    nvcc_path: Optional[str] = None
+    nvcc_version: Optional[str] = None  # 13.0.88
+    cuda_home: Optional[str] = None
+    libraries: dict[str, str] = field(default_factory=dict)  # soname -> path the loader resolves
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AmdGpu:
+    node: int  # KFD topology node
+    gfx_target: Optional[str] = None  # gfx942
+    name: Optional[str] = None
+    vram_bytes: Optional[int] = None
+    compute_units: Optional[int] = None
+    render_node: Optional[str] = None  # /dev/dri/renderD128
+    pci_address: Optional[str] = None
+
+
+@dataclass
+class AmdFacts:
+    kfd_present: bool = False
+    render_nodes: list[str] = field(default_factory=list)
+    rocm_version: Optional[str] = None
+    gpus: list[AmdGpu] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TpuFacts:
+    """Signals that this is a Cloud TPU host; read offline, never from the metadata server."""
+
+    signals: list[str] = field(default_factory=list)
+    accelerator_type: Optional[str] = None  # v5litepod-4
+    name: Optional[str] = None
+    worker_id: Optional[str] = None
+    chip_count: Optional[int] = None  # PCI functions of vendor 0x1ae0
+    device_nodes: list[str] = field(default_factory=list)  # /dev/accel*, /dev/vfio/N
+    libtpu_version: Optional[str] = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AppleFacts:
+    macos_version: Optional[str] = None
+    arm64: bool = False
+    mps_eligible: bool = False  # Apple silicon on macOS 12.3 or later
+    tensorflow_metal: Optional[str] = None  # installed version
     sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class AcceleratorFacts:
+    pci: list[PciDevice] = field(default_factory=list)
     nvidia: Optional[NvidiaFacts] = None
+    nvidia_kernel: Optional[NvidiaKernelFacts] = None
+    cuda_toolkit: Optional[CudaToolkitFacts] = None
+    amd: Optional[AmdFacts] = None
+    tpu: Optional[TpuFacts] = None
+    apple: Optional[AppleFacts] = None
+    # CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER, HIP/ROCR_VISIBLE_DEVICES... as set for this audit
+    visibility: dict[str, str] = field(default_factory=dict)
 
 
 # --- frameworks ----------------------------------------------------------------------
@@ -149,6 +256,7 @@ class FrameworkDevice:
     memory_bytes: Optional[int] = None
     compute_capability: Optional[str] = None
     uuid: Optional[str] = None
+    nvml_index: Optional[int] = None  # the NVML GPU with the same UUID (indices differ under CUDA_VISIBLE_DEVICES)
 
 
 @dataclass
@@ -188,6 +296,7 @@ class FrameworkRuntime:
     cudnn_version: Optional[str] = None
     loaded_libraries: list[str] = field(default_factory=list)
     backends: dict[str, bool] = field(default_factory=dict)  # e.g. cuda, mps, xpu available
+    backend_errors: dict[str, str] = field(default_factory=dict)  # why a backend could not be reached
     threads: Optional[int] = None
 
 

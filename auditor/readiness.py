@@ -17,7 +17,7 @@ from auditor.facts import FrameworkFacts, NvidiaGpu, Snapshot
 DeviceStatus = Literal["ready", "broken"]
 FrameworkStatus = Literal["ready", "broken", "unproven", "not-importable"]
 
-DISPLAY_NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
+DISPLAY_NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow", "jax": "JAX"}
 # CUDA variants published on PyTorch's wheel index for recent releases, newest last, each
 # with the lowest GPU compute capability it still ships kernels for. Source: pytorch/pytorch
 # RELEASE.md release matrix and .ci/manywheel/build_cuda.sh (see the reference notes, §2.1, §2.3).

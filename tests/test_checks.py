@@ -137,7 +137,8 @@ def test_no_framework_installed_recommends_installing_one(base):
 
 def _with_gpus(snapshot: Snapshot, cuda: str, capability: str) -> Snapshot:
     snapshot.accelerators.nvidia = NvidiaFacts(driver_version="570.86.15", cuda_driver_version=cuda,
-                                               gpus=[NvidiaGpu(0, "NVIDIA GPU", "GPU-1", 24 * 1024**3, capability)])
+                                               gpus=[NvidiaGpu(index=0, name="NVIDIA GPU", uuid="GPU-1", memory_total_bytes=24 * 1024**3,
+                                                               compute_capability=capability)])
     return snapshot
 
 

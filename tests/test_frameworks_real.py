@@ -83,21 +83,22 @@ def test_tensorflow_proves_eager_and_xla_matmuls(real_report, tf_api):
 def test_real_machine_is_ready_with_both_frameworks(real_report):
     readiness = real_report["readiness"]
     statuses = {fw["framework"]: fw["status"] for fw in readiness["frameworks"]}
-    assert statuses == {"torch": "ready", "tensorflow": "ready"}
+    assert statuses == {"torch": "ready", "tensorflow": "ready", "jax": "ready"}
     assert readiness["status"] == ("ready" if not [f for f in real_report["findings"] if f["severity"] == "error"] else "not-ready")
     choices = {c["framework"]: c["device"] for c in real_report["recommendation"]["choices"]}
-    assert choices == {"torch": "cpu", "tensorflow": "/device:CPU:0"}
+    assert choices == {"torch": "cpu", "tensorflow": "/device:CPU:0", "jax": "cpu:0"}
 
 
 def test_every_probe_records_status_and_duration(real_report):
     runs = {run["name"]: run for run in real_report["probes"]}
-    assert set(runs) == {"packages", "host", "python", "cpu", "memory", "tensorflow", "torch", "nvml"}
-    for name in ("packages", "host", "python", "cpu", "memory", "tensorflow", "torch"):
+    assert set(runs) == {"packages", "tpu", "host", "python", "cpu", "memory", "pci", "nvidia-kernel", "cuda-toolkit",
+                         "amd", "apple", "visibility", "tensorflow", "torch", "jax", "nvidia"}
+    for name in ("packages", "host", "python", "cpu", "memory", "pci", "visibility", "tensorflow", "torch", "jax"):
         assert runs[name]["status"] == "ok", runs[name]
     assert runs["torch"]["duration_s"] > 0.1  # it really imported torch in a child
-    # No GPU driver on this machine: NVML is absent, not an error.
-    assert runs["nvml"]["status"] == "absent"
-    assert "libnvidia-ml" in runs["nvml"]["reason"]
+    # No GPU, no TPU, no ROCm, not a Mac: absent with a reason, never an error.
+    for name in ("tpu", "nvidia-kernel", "amd", "apple", "nvidia"):
+        assert runs[name]["status"] == "absent" and runs[name]["reason"], runs[name]
 
 
 def test_every_probed_value_names_its_source(real_report):
@@ -111,3 +112,17 @@ def test_every_probed_value_names_its_source(real_report):
         assert not missing, f"{section}: no source for {missing}"
     for fw in real_report["frameworks"].values():
         assert {"version", "proofs", "devices"} <= set(fw["sources"])
+
+
+def test_jax_facts_and_proof_match_jax_apis(real_report):
+    jax = pytest.importorskip("jax")
+    fw = real_report["frameworks"]["jax"]
+    assert fw["probe"]["status"] == "ok"
+    assert fw["version"] == jax.__version__
+    assert fw["distribution_version"] == metadata.version("jax")
+    assert fw["build"]["variant"] == jax.default_backend()
+    assert fw["build"]["details"]["jaxlib"] == metadata.version("jaxlib")
+    assert [d["id"] for d in fw["devices"]] == [f"{d.platform}:{d.id}" for d in jax.devices()]
+    for proof in fw["proofs"]:
+        assert proof["ok"] and proof["max_relative_error"] < TOLERANCE["float32"], proof
+    assert fw["runtime"]["backend_errors"] == {}  # no TPU signal here, so no TPU was asked for

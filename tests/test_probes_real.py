@@ -85,3 +85,38 @@ def test_packages_match_distribution_metadata():
     assert packages["nvidia-ml-py"].modules == sorted(metadata.distribution("nvidia-ml-py").read_text("top_level.txt").split())
     assert "click" not in packages  # only ML-relevant distributions are listed
 
+
+
+def test_cuda_toolkit_is_what_nvcc_and_the_loader_say():
+    import re
+    import shutil
+    import subprocess
+
+    from auditor.probes.base import ProbeAbsent
+    from auditor.probes.cuda_toolkit import collect_cuda_toolkit
+
+    nvcc = shutil.which("nvcc")
+    try:
+        toolkit = collect_cuda_toolkit(CTX)
+    except ProbeAbsent:
+        assert nvcc is None
+        return
+    assert toolkit.nvcc_path == nvcc
+    if nvcc:
+        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+        assert toolkit.nvcc_version == re.search(r"V([\d.]+)", out).group(1)
+    cache = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    for stem, path in toolkit.libraries.items():
+        assert f"=> {path}" in cache or path.startswith(tuple(os.environ.get("LD_LIBRARY_PATH", "-").split(":")))
+
+
+def test_pci_scan_matches_sysfs():
+    from auditor.probes.pci import classify, collect_pci
+
+    expected = []
+    for address in sorted(os.listdir("/sys/bus/pci/devices")):
+        base = f"/sys/bus/pci/devices/{address}"
+        ids = [open(f"{base}/{name}").read().strip() for name in ("vendor", "device", "class")]
+        if classify(*ids):
+            expected.append(address)
+    assert [device.address for device in collect_pci(CTX)] == expected

@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from auditor.facts import Snapshot, SnapshotFormatError, from_dict
+from auditor.facts import SCHEMA_VERSION, Snapshot, SnapshotFormatError, from_dict
 from auditor.schema import published_schema, render_schema
 
 
@@ -19,7 +19,7 @@ def test_real_report_validates_against_published_schema(real_report):
     schema = json.loads(published_schema())
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(real_report, schema, cls=jsonschema.Draft202012Validator)
-    assert real_report["schema_version"] == "1.0"
+    assert real_report["schema_version"] == SCHEMA_VERSION
 
 
 def test_schema_rejects_a_report_with_a_wrong_probe_status(real_report):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.checks import frameworks, machine, packages, probes  # noqa: F401  (registration)
+from auditor.checks import accelerators, frameworks, machine, packages, probes  # noqa: F401  (registration)
 from auditor.checks.base import REGISTRY, SEVERITY_RANK, Check, Finding
 from auditor.facts import Snapshot
 

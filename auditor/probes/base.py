@@ -14,6 +14,11 @@ from typing import Any, Callable, Mapping, Optional
 from auditor.probes.fsroot import FsRoot
 
 
+# Set in the framework children's environment when the machine shows TPU signals, so that
+# they initialise the TPU system before listing devices.
+LOOK_FOR_TPU = "AUDITOR_LOOK_FOR_TPU"
+
+
 class ProbeAbsent(Exception):
     """The thing this probe looks for is not on this machine; not a failure."""
 
@@ -22,6 +27,7 @@ class ProbeAbsent(Exception):
 class ProbeContext:
     root: FsRoot
     environ: Mapping[str, str]
+    packages: Mapping[str, Any] = field(default_factory=dict)  # facts probes may build on (tpu, apple)
 
 
 @dataclass(frozen=True)

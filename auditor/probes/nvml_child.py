@@ -1,13 +1,94 @@
-"""NVIDIA driver probe through NVML. Runs only inside a child process.
+"""NVIDIA driver probe through NVML, with nvidia-smi as fallback. Runs only inside a child process.
 
 NVML is the driver's own library (libnvidia-ml.so.1), loaded by ``pynvml`` from the
 nvidia-ml-py distribution; in a child, a driver that hangs or crashes on query costs this
 probe only.
+
+What the driver refuses for one GPU never loses that GPU: the query and the driver's
+answer go to the GPU's ``errors`` ("nvmlDeviceGetPowerManagementLimit: GPU is lost"),
+the field stays None, and the probe carries on. NVML_ERROR_NOT_SUPPORTED is not an
+error: that GPU has no such thing, and the field is simply None. A GPU whose handle the
+driver will not even give (NVML_ERROR_GPU_IS_LOST) is still listed, with its index and
+the error.
+
+When ``nvmlInit`` fails, nvidia-smi is asked instead (auditor.probes.nvidia_smi); the
+facts then say ``source: "nvidia-smi"`` and ``nvml_error`` says why NVML was not used.
+Without either, the outcome depends on why NVML failed: no library, or a library
+without its kernel driver, means there is no NVIDIA driver here (status absent); any
+other NVML failure is an error that names it.
+
+Environment:
+  AUDITOR_NVIDIA_SMI_TIMEOUT  seconds nvidia-smi may take before it is killed (default
+                              10; it must fit in the probe's own deadline).
 """
 
 from __future__ import annotations
 
+import os
+from typing import Any, Callable, Optional
+
+from auditor.probes import nvidia_smi
 from auditor.probes.base import ProbeAbsent
+
+TIMEOUT_ENV = "AUDITOR_NVIDIA_SMI_TIMEOUT"
+
+LIBRARY = "libnvidia-ml.so.1"
+
+# nvmlBrandType_t, spelled as nvidia-smi's "Product Brand" spells it. Keyed by the name
+# of pynvml's constant, so a pynvml that renumbers or lacks one cannot mislabel a GPU.
+_BRANDS = {
+    "NVML_BRAND_QUADRO": "Quadro", "NVML_BRAND_TESLA": "Tesla", "NVML_BRAND_NVS": "NVS",
+    "NVML_BRAND_GRID": "GRID", "NVML_BRAND_GEFORCE": "GeForce", "NVML_BRAND_TITAN": "Titan",
+    "NVML_BRAND_NVIDIA_VAPPS": "NVIDIA Virtual Applications", "NVML_BRAND_NVIDIA_VPC": "NVIDIA Virtual PC",
+    "NVML_BRAND_NVIDIA_VCS": "NVIDIA Virtual Compute Server",
+    "NVML_BRAND_NVIDIA_VWS": "NVIDIA RTX Virtual Workstation",
+    "NVML_BRAND_NVIDIA_CLOUD_GAMING": "NVIDIA Cloud Gaming", "NVML_BRAND_QUADRO_RTX": "Quadro RTX",
+    "NVML_BRAND_NVIDIA_RTX": "NVIDIA RTX", "NVML_BRAND_NVIDIA": "NVIDIA", "NVML_BRAND_GEFORCE_RTX": "GeForce RTX",
+    "NVML_BRAND_TITAN_RTX": "Titan RTX", "NVML_BRAND_NVIDIA_VGAMEDEV": "NVIDIA RTX Virtual Game Dev",
+}
+# nvmlDeviceArchitecture_t.
+_ARCHITECTURES = {
+    "NVML_DEVICE_ARCH_KEPLER": "Kepler", "NVML_DEVICE_ARCH_MAXWELL": "Maxwell", "NVML_DEVICE_ARCH_PASCAL": "Pascal",
+    "NVML_DEVICE_ARCH_VOLTA": "Volta", "NVML_DEVICE_ARCH_TURING": "Turing", "NVML_DEVICE_ARCH_AMPERE": "Ampere",
+    "NVML_DEVICE_ARCH_ADA": "Ada", "NVML_DEVICE_ARCH_HOPPER": "Hopper", "NVML_DEVICE_ARCH_BLACKWELL": "Blackwell",
+    "NVML_DEVICE_ARCH_RUBIN": "Rubin",
+}
+# Values a pynvml may not define yet; NVML's numbering never changes.
+_ARCHITECTURE_NUMBERS = {2: "Kepler", 3: "Maxwell", 4: "Pascal", 5: "Volta", 6: "Turing", 7: "Ampere", 8: "Ada",
+                         9: "Hopper", 10: "Blackwell", 13: "Rubin"}
+# nvmlComputeMode_t, spelled as nvidia-smi --query-gpu=compute_mode spells it.
+_COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Exclusive_Process"}
+
+# NvidiaGpu's fields, in its order; a GPU whose handle fails keeps them all, as None.
+_GPU_FIELDS = ("index", "name", "uuid", "brand", "architecture", "compute_capability", "memory_total_bytes",
+               "memory_free_bytes", "pci_bus_id", "mig_mode_current", "mig_mode_pending", "mig_instances",
+               "compute_mode", "power_limit_watts", "process_count", "errors")
+
+SOURCES = {
+    "driver_version": "nvmlSystemGetDriverVersion",
+    "cuda_driver_version": "nvmlSystemGetCudaDriverVersion_v2",
+    "nvml_version": "nvmlSystemGetNVMLVersion",
+    "gpus": "nvmlDeviceGetCount_v2 + nvmlDeviceGetHandleByIndex_v2",
+    "gpus.name": "nvmlDeviceGetName",
+    "gpus.uuid": "nvmlDeviceGetUUID",
+    "gpus.brand": "nvmlDeviceGetBrand",
+    "gpus.architecture": "nvmlDeviceGetArchitecture",
+    "gpus.compute_capability": "nvmlDeviceGetCudaComputeCapability",
+    "gpus.memory_total_bytes": "nvmlDeviceGetMemoryInfo",
+    "gpus.memory_free_bytes": "nvmlDeviceGetMemoryInfo",
+    "gpus.pci_bus_id": "nvmlDeviceGetPciInfo_v3",
+    "gpus.mig_mode_current": "nvmlDeviceGetMigMode",
+    "gpus.mig_mode_pending": "nvmlDeviceGetMigMode",
+    "gpus.mig_instances": "nvmlDeviceGetMaxMigDeviceCount + nvmlDeviceGetMigDeviceHandleByIndex "
+                          "(nvmlDeviceGetUUID, nvmlDeviceGetMemoryInfo on each)",
+    "gpus.compute_mode": "nvmlDeviceGetComputeMode",
+    "gpus.power_limit_watts": "nvmlDeviceGetPowerManagementLimit (mW / 1000)",
+    "gpus.process_count": "nvmlDeviceGetComputeRunningProcesses_v3",
+}
+
+
+class NvidiaUnavailable(Exception):
+    """NVML failed for a reason other than "no driver here", and nvidia-smi could not stand in."""
 
 
 def collect() -> dict:
@@ -15,35 +96,191 @@ def collect() -> dict:
 
     try:
         pynvml.nvmlInit()
-    except pynvml.NVMLError_LibraryNotFound as exc:
-        raise ProbeAbsent("the NVIDIA driver's NVML library (libnvidia-ml.so.1) is not installed") from exc
-    except pynvml.NVMLError_DriverNotLoaded as exc:
-        raise ProbeAbsent("NVML is installed but the NVIDIA kernel driver is not loaded") from exc
+    except pynvml.NVMLError as exc:
+        return _fallback(pynvml, exc)
     try:
-        cuda = pynvml.nvmlSystemGetCudaDriverVersion_v2()
-        gpus = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
-            gpus.append({
-                "index": index,
-                "name": _text(pynvml.nvmlDeviceGetName(handle)),
-                "uuid": _text(pynvml.nvmlDeviceGetUUID(handle)),
-                "memory_total_bytes": int(pynvml.nvmlDeviceGetMemoryInfo(handle).total),
-                "compute_capability": f"{major}.{minor}",
-                "pci_bus_id": _text(pynvml.nvmlDeviceGetPciInfo(handle).busId),
-            })
-        return {
-            "driver_version": _text(pynvml.nvmlSystemGetDriverVersion()),
-            "cuda_driver_version": f"{cuda // 1000}.{cuda % 1000 // 10}",
-            "nvml_version": _text(pynvml.nvmlSystemGetNVMLVersion()),
-            "gpus": gpus,
-            "sources": {"driver_version": "nvmlSystemGetDriverVersion", "cuda_driver_version": "nvmlSystemGetCudaDriverVersion_v2",
-                        "nvml_version": "nvmlSystemGetNVMLVersion", "gpus": "nvmlDeviceGet*"},
-        }
+        return _collect(pynvml)
     finally:
-        pynvml.nvmlShutdown()
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError:
+            pass  # the facts are already read; a failed shutdown must not lose them
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+# --- NVML ---------------------------------------------------------------------------
+
+
+def _collect(nvml) -> dict:
+    system = _Asker(nvml, [])
+    driver = system("nvmlSystemGetDriverVersion")
+    cuda = system("nvmlSystemGetCudaDriverVersion_v2")
+    version = system("nvmlSystemGetNVMLVersion")
+    try:
+        count = nvml.nvmlDeviceGetCount()
+    except nvml.NVMLError as exc:
+        raise NvidiaUnavailable(f"nvmlDeviceGetCount failed: {_describe(nvml, exc)}") from exc
+    return {
+        "source": "nvml",
+        "driver_version": _text(driver),
+        "cuda_driver_version": None if cuda is None else f"{cuda // 1000}.{cuda % 1000 // 10}",
+        "nvml_version": _text(version),
+        "gpus": [_gpu(nvml, index) for index in range(count)],
+        "nvml_error": None,
+        "errors": system.failed,
+        "sources": dict(SOURCES),
+    }
+
+
+def _gpu(nvml, index: int) -> dict[str, Any]:
+    errors: list[str] = []
+    gpu: dict[str, Any] = dict.fromkeys(_GPU_FIELDS)
+    gpu.update(index=index, mig_instances=[], errors=errors)
+    try:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    except nvml.NVMLError as exc:
+        errors.append(f"nvmlDeviceGetHandleByIndex: {exc}")
+        return gpu
+    ask = _Asker(nvml, errors)
+    gpu["name"] = _text(ask("nvmlDeviceGetName", handle))
+    gpu["uuid"] = _text(ask("nvmlDeviceGetUUID", handle))
+    gpu["brand"] = _brand(nvml, ask("nvmlDeviceGetBrand", handle))
+    gpu["architecture"] = _architecture(nvml, ask("nvmlDeviceGetArchitecture", handle))
+    capability = ask("nvmlDeviceGetCudaComputeCapability", handle)
+    gpu["compute_capability"] = None if capability is None else f"{capability[0]}.{capability[1]}"
+    memory = ask("nvmlDeviceGetMemoryInfo", handle)
+    gpu["memory_total_bytes"] = None if memory is None else int(memory.total)
+    gpu["memory_free_bytes"] = None if memory is None else int(memory.free)
+    pci = ask("nvmlDeviceGetPciInfo_v3", handle)
+    gpu["pci_bus_id"] = None if pci is None else _text(pci.busId)
+    mig = ask("nvmlDeviceGetMigMode", handle)
+    enabled = getattr(nvml, "NVML_DEVICE_MIG_ENABLE", 1)
+    gpu["mig_mode_current"] = None if mig is None else mig[0] == enabled
+    gpu["mig_mode_pending"] = None if mig is None else mig[1] == enabled
+    if gpu["mig_mode_current"]:
+        gpu["mig_instances"] = _mig_instances(nvml, handle, ask)
+    mode = ask("nvmlDeviceGetComputeMode", handle)
+    gpu["compute_mode"] = None if mode is None else _COMPUTE_MODES.get(mode, f"mode {mode}")
+    milliwatts = ask("nvmlDeviceGetPowerManagementLimit", handle)
+    gpu["power_limit_watts"] = None if milliwatts is None else milliwatts / 1000.0
+    processes = ask("nvmlDeviceGetComputeRunningProcesses", handle)
+    gpu["process_count"] = None if processes is None else len(processes)
+    return gpu
+
+
+def _mig_instances(nvml, handle, ask: "_Asker") -> list[dict[str, Any]]:
+    instances = []
+    for slot in range(ask("nvmlDeviceGetMaxMigDeviceCount", handle) or 0):
+        mig = ask("nvmlDeviceGetMigDeviceHandleByIndex", handle, slot,
+                  label=f"nvmlDeviceGetMigDeviceHandleByIndex({slot})", missing_ok=True)
+        if mig is None:
+            continue  # an empty slot (NVML_ERROR_NOT_FOUND), or an error already recorded
+        memory = ask("nvmlDeviceGetMemoryInfo", mig, label=f"nvmlDeviceGetMemoryInfo(MIG {slot})")
+        instances.append({
+            "index": slot,
+            "uuid": _text(ask("nvmlDeviceGetUUID", mig, label=f"nvmlDeviceGetUUID(MIG {slot})")),
+            "memory_total_bytes": None if memory is None else int(memory.total),
+        })
+    return instances
+
+
+class _Asker:
+    """Calls one pynvml query; on failure records it in ``errors`` and answers None."""
+
+    def __init__(self, nvml, errors: list[str]):
+        self.nvml, self.failed = nvml, errors
+        self.refused = (nvml.NVMLError, getattr(nvml, "NVMLLibraryMismatchError", nvml.NVMLError))
+
+    def __call__(self, query: str, *args: Any, label: Optional[str] = None, missing_ok: bool = False) -> Any:
+        label = label or query
+        function: Optional[Callable] = getattr(self.nvml, query, None)
+        if function is None:
+            self.failed.append(f"{label}: not provided by this pynvml")
+            return None
+        try:
+            return function(*args)
+        except self.refused as exc:
+            value = getattr(exc, "value", None)
+            if value == self.nvml.NVML_ERROR_NOT_SUPPORTED or (missing_ok and value == self.nvml.NVML_ERROR_NOT_FOUND):
+                return None
+            self.failed.append(f"{label}: {exc}")
+            return None
+
+
+def _brand(nvml, value: Optional[int]) -> Optional[str]:
+    if value is None or value == getattr(nvml, "NVML_BRAND_UNKNOWN", 0):
+        return None
+    for constant, name in _BRANDS.items():
+        if getattr(nvml, constant, None) == value:
+            return name
+    return _constant_name(nvml, "NVML_BRAND_", value) or f"brand {value}"
+
+
+def _architecture(nvml, value: Optional[int]) -> Optional[str]:
+    if value is None or value == getattr(nvml, "NVML_DEVICE_ARCH_UNKNOWN", 0xFFFFFFFF):
+        return None
+    for constant, name in _ARCHITECTURES.items():
+        if getattr(nvml, constant, None) == value:
+            return name
+    return (_ARCHITECTURE_NUMBERS.get(value) or _constant_name(nvml, "NVML_DEVICE_ARCH_", value)
+            or f"architecture {value}")
+
+
+def _constant_name(nvml, prefix: str, value: int) -> Optional[str]:
+    """The pynvml constant for a value no table here knows: NVML_DEVICE_ARCH_DLA -> "DLA"."""
+    name = _constant(nvml, prefix, value)
+    return name[len(prefix):].replace("_", " ") if name else None
+
+
+def _constant(nvml, prefix: str, value: int) -> Optional[str]:
+    names = (name for name in sorted(dir(nvml)) if name.startswith(prefix) and not name.endswith(("_COUNT", "_UNKNOWN")))
+    return next((name for name in names if getattr(nvml, name) == value), None)
+
+
+def _describe(nvml, exc: Exception) -> str:
+    """ "GPU is lost (NVML_ERROR_GPU_IS_LOST)": pynvml's text and NVML's name for the code."""
+    value = getattr(exc, "value", None)
+    if value == getattr(nvml, "NVML_ERROR_UNKNOWN", 999):
+        return f"{exc} (NVML_ERROR_UNKNOWN)"
+    name = _constant(nvml, "NVML_ERROR_", value) if isinstance(value, int) else None
+    return f"{exc} ({name})" if name else f"{exc} (code {value})" if isinstance(value, int) else str(exc)
+
+
+def _text(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+# --- nvidia-smi fallback ------------------------------------------------------------
+
+
+def _fallback(nvml, init_error: Exception) -> dict:
+    no_driver = isinstance(init_error, (nvml.NVMLError_LibraryNotFound, nvml.NVMLError_DriverNotLoaded))
+    if isinstance(init_error, nvml.NVMLError_LibraryNotFound):
+        why = f"the NVIDIA driver's NVML library ({LIBRARY}) is not installed or not on the loader's path"
+    elif isinstance(init_error, nvml.NVMLError_DriverNotLoaded):
+        why = "NVML is installed but the NVIDIA kernel driver is not loaded"
+    else:
+        why = f"nvmlInit failed: {_describe(nvml, init_error)}"
+    try:
+        facts = nvidia_smi.collect(timeout_s=_smi_timeout())
+    except nvidia_smi.NvidiaSmiMissing as missing:
+        if no_driver:
+            raise ProbeAbsent(f"{why}, and {missing}") from init_error
+        raise NvidiaUnavailable(f"{why}, and {missing} to fall back on") from init_error
+    except nvidia_smi.NvidiaSmiFailed as failed:
+        if no_driver:  # nvidia-smi cannot reach a driver either: there is none to report
+            raise ProbeAbsent(f"{why}; {failed}") from init_error
+        raise NvidiaUnavailable(f"{why}; nvidia-smi fallback: {failed}") from init_error
+    except nvidia_smi.NvidiaSmiError as broken:  # it hung or answered garbage: a broken driver, not none
+        raise NvidiaUnavailable(f"{why}; nvidia-smi fallback: {broken}") from init_error
+    facts["nvml_error"] = why
+    return facts
+
+
+def _smi_timeout() -> float:
+    try:
+        seconds = float(os.environ.get(TIMEOUT_ENV, ""))
+    except ValueError:
+        return nvidia_smi.DEFAULT_TIMEOUT_S
+    return seconds if 0 < seconds < float("inf") else nvidia_smi.DEFAULT_TIMEOUT_S

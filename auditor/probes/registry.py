@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+from auditor.probes.amd import collect_amd
+from auditor.probes.apple import collect_apple
 from auditor.probes.base import ChildProbe, InlineProbe
 from auditor.probes.cpu import collect_cpu
+from auditor.probes.cuda_toolkit import collect_cuda_toolkit
 from auditor.probes.host import collect_host, collect_python
 from auditor.probes.memory import collect_memory
+from auditor.probes.nvidia_kernel import collect_nvidia_kernel
 from auditor.probes.packages import collect_packages
+from auditor.probes.pci import collect_pci
+from auditor.probes.tpu import collect_tpu
+from auditor.probes.visibility import collect_visibility
 
 # Distributions that install the `tensorflow` module; the first installed one is probed.
 TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos",
                             "tensorflow-intel", "tf-nightly")
 
 PACKAGES = InlineProbe("packages", "packages", collect_packages)
-MACHINE_PROBES = (
+# Read before the children start, because it changes what they are asked to do.
+TPU = InlineProbe("tpu", "accelerators.tpu", collect_tpu)
+# Run while the children import their frameworks.
+INLINE_PROBES = (
     InlineProbe("host", "machine.host", collect_host),
     InlineProbe("python", "machine.python", collect_python),
     InlineProbe("cpu", "machine.cpu", collect_cpu),
     InlineProbe("memory", "machine.memory", collect_memory),
+    InlineProbe("pci", "accelerators.pci", collect_pci),
+    InlineProbe("nvidia-kernel", "accelerators.nvidia_kernel", collect_nvidia_kernel),
+    InlineProbe("cuda-toolkit", "accelerators.cuda_toolkit", collect_cuda_toolkit),
+    InlineProbe("amd", "accelerators.amd", collect_amd),
+    InlineProbe("apple", "accelerators.apple", collect_apple),
+    InlineProbe("visibility", "accelerators.visibility", collect_visibility),
 )
 # Started in this order, slowest first: importing TensorFlow is the floor of a full audit,
 # so it must not wait behind anything.
@@ -25,6 +41,7 @@ CHILD_PROBES = (
     ChildProbe("tensorflow", "frameworks.tensorflow", "auditor.probes.tensorflow_child", TENSORFLOW_DISTRIBUTIONS,
                env={"TF_CPP_MIN_LOG_LEVEL": "3"}),
     ChildProbe("torch", "frameworks.torch", "auditor.probes.torch_child", ("torch",)),
-    ChildProbe("nvml", "accelerators.nvidia", "auditor.probes.nvml_child", ("nvidia-ml-py", "pynvml"),
-               imports_framework=False, deadline_s=15.0),
+    ChildProbe("jax", "frameworks.jax", "auditor.probes.jax_child", ("jax",)),
+    ChildProbe("nvidia", "accelerators.nvidia", "auditor.probes.nvml_child", ("nvidia-ml-py", "pynvml"),
+               imports_framework=False, deadline_s=20.0),
 )

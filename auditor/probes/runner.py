@@ -17,10 +17,10 @@ from typing import Any, Callable, Mapping, Optional
 import auditor
 from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, FrameworkFacts, MachineFacts, NvidiaFacts, ProbeRun,
                            Snapshot, SnapshotFormatError, from_dict)
-from auditor.probes.base import ChildProbe, InlineProbe, ProbeAbsent, ProbeContext
+from auditor.probes.base import LOOK_FOR_TPU, ChildProbe, InlineProbe, ProbeAbsent, ProbeContext
 from auditor.probes.child import ChildOutcome, RunningChild, describe_exception
 from auditor.probes.fsroot import FsRoot
-from auditor.probes.registry import CHILD_PROBES, MACHINE_PROBES, PACKAGES
+from auditor.probes.registry import CHILD_PROBES, INLINE_PROBES, PACKAGES, TPU
 
 ProgressCallback = Callable[[str, str], None]  # (probe name, status)
 
@@ -34,9 +34,12 @@ class ProbeOptions:
 
 
 def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallback] = None) -> Snapshot:
-    ctx = ProbeContext(root=options.root, environ=options.environ)
     runs: list[ProbeRun] = []
-    packages = _run_inline(PACKAGES, ctx, runs) or {}
+    packages = _run_inline(PACKAGES, ProbeContext(root=options.root, environ=options.environ), runs) or {}
+    ctx = ProbeContext(root=options.root, environ=options.environ, packages=packages)
+    machine, accelerators = MachineFacts(), AcceleratorFacts()
+    sections = {"machine": machine, "accelerators": accelerators}
+    tpu = _place(sections, TPU, _run_inline(TPU, ctx, runs))
 
     started: dict[str, RunningChild] = {}
     for probe in CHILD_PROBES:
@@ -48,13 +51,15 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
         else:
             deadline = options.framework_deadline_s if probe.imports_framework and options.framework_deadline_s else probe.deadline_s
             env = {**probe.env, **options.environ}
+            if tpu:
+                env[LOOK_FOR_TPU] = "1"
             started[probe.name] = RunningChild(probe.module, deadline, env)
 
-    machine = MachineFacts(**{probe.provides.split(".")[1]: _run_inline(probe, ctx, runs) for probe in MACHINE_PROBES})
+    for probe in INLINE_PROBES:
+        _place(sections, probe, _run_inline(probe, ctx, runs))
     outcomes = _wait_all(started, on_progress)
 
     frameworks: dict[str, FrameworkFacts] = {}
-    accelerators = AcceleratorFacts()
     for probe in CHILD_PROBES:
         if probe.name in outcomes:
             run, payload = _judge_payload(probe, outcomes[probe.name])
@@ -72,8 +77,10 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
             frameworks[probe.name] = facts
         elif probe.provides == "accelerators.nvidia":
             accelerators.nvidia = payload
+    _match_gpus_by_uuid(frameworks, accelerators)
 
-    order = {name: i for i, name in enumerate(["packages", *(p.name for p in MACHINE_PROBES), *(p.name for p in CHILD_PROBES)])}
+    order = {name: i for i, name in enumerate(["packages", TPU.name, *(p.name for p in INLINE_PROBES),
+                                                *(p.name for p in CHILD_PROBES)])}
     return Snapshot(
         schema_version=SCHEMA_VERSION,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -86,6 +93,30 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
         probes=sorted(runs, key=lambda run: order[run.name]),
         mode="quick" if options.quick else "full",
     )
+
+
+def _place(sections: dict[str, Any], probe: InlineProbe, facts: Any) -> Any:
+    """Put a probe's facts where it declared they go ("machine.cpu" -> machine.cpu)."""
+    section, _, attribute = probe.provides.partition(".")
+    if facts is not None:
+        setattr(sections[section], attribute, facts)
+    return facts
+
+
+def _match_gpus_by_uuid(frameworks: dict[str, FrameworkFacts], accelerators: AcceleratorFacts) -> None:
+    """Name the NVML GPU behind each framework device: indices differ once CUDA_VISIBLE_DEVICES
+    reorders or hides GPUs, UUIDs do not (torch prints them without the "GPU-" prefix)."""
+    if not accelerators.nvidia:
+        return
+    by_uuid = {_bare_uuid(gpu.uuid): gpu.index for gpu in accelerators.nvidia.gpus if gpu.uuid}
+    for framework in frameworks.values():
+        for device in framework.devices:
+            if device.uuid:
+                device.nvml_index = by_uuid.get(_bare_uuid(device.uuid))
+
+
+def _bare_uuid(uuid: str) -> str:
+    return uuid.lower().removeprefix("gpu-").removeprefix("mig-")
 
 
 def _run_inline(probe: InlineProbe, ctx: ProbeContext, runs: list[ProbeRun]) -> Any:

@@ -6,8 +6,11 @@ device a result really came from is read off the result tensor, not assumed.
 
 from __future__ import annotations
 
+import os
 import time
 
+from auditor.probes.base import LOOK_FOR_TPU
+from auditor.probes.child import describe_exception
 from auditor.probes.loaded_libraries import library_version, loaded_libraries
 from auditor.probes.proof import prove_matmul
 
@@ -20,8 +23,25 @@ def collect() -> dict:
 
     import_seconds = round(time.perf_counter() - started, 3)
     info = dict(tf.sysconfig.get_build_info())
+    backend_errors = {}
+    if os.environ.get(LOOK_FOR_TPU):
+        # TPUs appear only after the TPU system is initialised; a failure here is the fact
+        # that TensorFlow cannot use the TPU this machine shows.
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except Exception as exc:
+            backend_errors["tpu"] = describe_exception(exc)
     physical = [d for d in tf.config.list_physical_devices() if d.device_type in _DEVICE_KINDS]
     devices = [_device(tf, d) for d in physical]
+    if os.environ.get(LOOK_FOR_TPU) and "tpu" not in backend_errors:
+        # After initialize_tpu_system, TPU cores are logical devices of the TPU worker
+        # (source: tensorflow.org/guide/tpu; reference notes §3.6).
+        known = {d["id"] for d in devices}
+        devices += [{"id": f"/device:TPU:{d.name.rsplit(':', 1)[-1]}", "kind": "tpu"}
+                    for d in tf.config.list_logical_devices("TPU")
+                    if f"/device:TPU:{d.name.rsplit(':', 1)[-1]}" not in known]
     proofs = [prove_matmul(d["id"], "float32", _matmul_on(tf, d["id"])) for d in devices]
     # XLA compiles the same product; jit_compile=True fails loudly when XLA cannot run.
     proofs += [prove_matmul(d["id"], "float32", _matmul_on(tf, d["id"], jit_compile=True), "matmul (XLA jit_compile)")
@@ -47,6 +67,7 @@ def collect() -> dict:
             "cudnn_version": library_version(libraries, "libcudnn"),
             "loaded_libraries": libraries,
             "backends": {kind: any(d["kind"] == kind for d in devices) for kind in ("gpu", "tpu")},
+            "backend_errors": backend_errors,
             "threads": tf.config.threading.get_intra_op_parallelism_threads() or None,
         },
         "devices": devices,

@@ -60,22 +60,61 @@ def memory_line(memory: MemoryFacts | None) -> str:
 
 
 def accelerator_lines(snapshot: Snapshot) -> list[tuple[str, str]]:
-    """(label, description) rows: what the driver sees, then what each framework sees."""
-    rows = []
-    nvidia = snapshot.accelerators.nvidia
-    nvml = snapshot.probe("nvml")
+    """(label, description) rows: the bus, each vendor's driver view, then what each framework sees."""
+    acc = snapshot.accelerators
+    rows = [(f"PCI {d.address}", f"{d.vendor or d.vendor_id} {d.kind} {d.device_id}, driver {d.driver or 'none'}")
+            for d in acc.pci]
+    if acc.nvidia_kernel:
+        rows.append(("NVIDIA kernel", f"driver {acc.nvidia_kernel.driver_version or '?'}; device nodes: "
+                                      f"{' '.join(acc.nvidia_kernel.device_nodes) or 'none'}"))
+    nvidia, run = acc.nvidia, snapshot.probe("nvidia")
     if nvidia:
-        rows.append(("NVIDIA driver", f"{nvidia.driver_version} (supports CUDA up to {nvidia.cuda_driver_version})"))
-        rows += [(f"GPU {gpu.index}", f"{gpu.name}, compute capability {gpu.compute_capability}, {gib(gpu.memory_total_bytes)}")
-                 for gpu in nvidia.gpus]
-    elif nvml:
-        rows.append(("NVIDIA", f"none: {nvml.reason or nvml.status}"))
+        via = f" via nvidia-smi (NVML: {nvidia.nvml_error})" if nvidia.source == "nvidia-smi" else ""
+        rows.append(("NVIDIA driver", f"{nvidia.driver_version}, supports CUDA up to {nvidia.cuda_driver_version or '?'}{via}"))
+        rows += [(f"GPU {gpu.index}", _nvidia_gpu(gpu)) for gpu in nvidia.gpus]
+    elif run:
+        rows.append(("NVIDIA", f"none: {run.reason}" if run.status == "absent" else f"{run.status}: {run.reason}"))
+    if acc.amd:
+        rows.append(("AMD ROCm", f"ROCm {acc.amd.rocm_version or 'not installed'}; /dev/kfd "
+                                 f"{'present' if acc.amd.kfd_present else 'missing'}; render nodes: "
+                                 f"{' '.join(acc.amd.render_nodes) or 'none'}"))
+        rows += [(f"AMD GPU {gpu.node}", f"{gpu.name or '?'} {gpu.gfx_target or ''}, {gib(gpu.vram_bytes)}"
+                  + (f", {gpu.compute_units} CUs" if gpu.compute_units else "")) for gpu in acc.amd.gpus]
+    if acc.tpu:
+        rows.append(("TPU", f"{acc.tpu.accelerator_type or 'type unknown'}, {acc.tpu.chip_count or '?'} chip(s); "
+                            f"signals: {'; '.join(acc.tpu.signals)}"))
+    if acc.apple:
+        rows.append(("Apple", f"macOS {acc.apple.macos_version}, {'arm64' if acc.apple.arm64 else 'x86_64'}, MPS "
+                              f"{'eligible' if acc.apple.mps_eligible else 'not eligible'}; tensorflow-metal "
+                              f"{acc.apple.tensorflow_metal or 'not installed'}"))
+    if acc.cuda_toolkit:
+        toolkit = acc.cuda_toolkit
+        rows.append(("CUDA toolkit", f"nvcc {toolkit.nvcc_version or 'not found'}"
+                                     + (f" ({toolkit.nvcc_path})" if toolkit.nvcc_path else "")
+                                     + "; system libraries: " + (", ".join(sorted(toolkit.libraries)) or "none")
+                                     + " (frameworks bring their own CUDA)"))
+    if acc.visibility:
+        rows.append(("Visibility", " ".join(f"{k}={v}" for k, v in acc.visibility.items())))
     for fw in snapshot.frameworks.values():
-        accelerators = [d for d in fw.devices if d.kind != "cpu"]
         if fw.probe.status == "ok":
-            seen = ", ".join(f"{d.id} {d.name or ''}".strip() for d in accelerators) or "CPU only"
-            rows.append((f"{DISPLAY_NAMES.get(fw.name, fw.name)} sees", seen))
+            seen = [f"{d.id} {d.name or ''}".strip() + (f" (NVML GPU {d.nvml_index})" if d.nvml_index is not None else "")
+                    for d in fw.devices if d.kind != "cpu"]
+            errors = [f"{backend}: {error}" for backend, error in fw.runtime.backend_errors.items()] if fw.runtime else []
+            rows.append((f"{DISPLAY_NAMES.get(fw.name, fw.name)} sees", "; ".join(seen + errors) or "CPU only"))
     return rows
+
+
+def _nvidia_gpu(gpu) -> str:
+    parts = [gpu.name or "unknown", f"cc {gpu.compute_capability}" if gpu.compute_capability else None,
+             gpu.architecture, gib(gpu.memory_total_bytes) if gpu.memory_total_bytes else None,
+             f"bus {gpu.pci_bus_id}" if gpu.pci_bus_id else None]
+    if gpu.mig_mode_current:
+        parts.append(f"MIG on, {len(gpu.mig_instances)} instance(s)")
+    elif gpu.mig_mode_pending:
+        parts.append("MIG pending (reset needed)")
+    if gpu.errors:
+        parts.append(f"errors: {'; '.join(gpu.errors)}")
+    return ", ".join(p for p in parts if p)
 
 
 def build_line(fw: FrameworkFacts) -> str:

@@ -1,0 +1,119 @@
+"""GPU: what the bus, the kernel driver, its device nodes and NVML say, and where they disagree.
+
+Each disagreement has one classic cause, so each gets its own code and fix.
+"""
+
+from __future__ import annotations
+
+import re
+
+from auditor.checks.base import Hit, check
+from auditor.facts import Snapshot
+
+# The kernel driver each vendor's compute stack needs.
+COMPUTE_DRIVERS = {"NVIDIA": ("nvidia",), "AMD": ("amdgpu",), "Intel": ("i915", "xe")}
+DRIVER_INSTALL = {
+    "NVIDIA": "Install the NVIDIA driver (Ubuntu: `sudo ubuntu-drivers install`; others: the distribution's "
+              "nvidia-driver package or NVIDIA's .run installer), then reboot",
+    "AMD": "Install the amdgpu-dkms driver from AMD's ROCm packages (`sudo amdgpu-install --usecase=rocm`), then reboot",
+    "Intel": "Use a kernel with the i915/xe driver and Intel's compute runtime (intel-opencl-icd, level-zero)",
+}
+
+
+@check("GPU001", "gpu-driver-not-loaded", "error",
+       "A GPU is on the PCI bus but its compute driver does not claim it.",
+       "The GPU is physically present, yet no framework can use it: the vendor's kernel driver is not "
+       "loaded, or another driver (nouveau, vfio-pci for pass-through) holds the device. Every "
+       "framework will report no GPU.")
+def gpu_driver_not_loaded(snapshot: Snapshot):
+    for device in snapshot.accelerators.pci:
+        expected = COMPUTE_DRIVERS.get(device.vendor or "")
+        if device.kind == "gpu" and expected and device.driver not in expected:
+            held = f"claimed by {device.driver}" if device.driver else "claimed by no driver"
+            yield Hit(f"{device.vendor} GPU {device.address} is {held}, not by {'/'.join(expected)}",
+                      [f"PCI {device.address}: vendor {device.vendor_id}, device {device.device_id}, "
+                       f"class {device.class_code}, driver {device.driver or 'none'} (/sys/bus/pci/devices)"],
+                      DRIVER_INSTALL[device.vendor])
+
+
+@check("GPU002", "nvidia-device-nodes-missing", "error",
+       "The NVIDIA driver is loaded but no /dev/nvidia<N> device node is visible.",
+       "The kernel module answers in /proc/driver/nvidia, so the host has a working driver, but this "
+       "process sees no GPU device nodes. That is the signature of a container started without GPU "
+       "access (no --gpus flag, no NVIDIA container runtime, no GPU resource in Kubernetes).")
+def nvidia_device_nodes_missing(snapshot: Snapshot):
+    kernel = snapshot.accelerators.nvidia_kernel
+    if kernel and kernel.driver_version and not any(re.fullmatch(r"/dev/nvidia\d+", n) for n in kernel.device_nodes):
+        yield Hit(f"NVIDIA driver {kernel.driver_version} is loaded but no /dev/nvidia<N> device is visible",
+                  [f"/proc/driver/nvidia/version: {kernel.driver_version}",
+                   f"device nodes: {', '.join(kernel.device_nodes) or 'none'} (/dev)"],
+                  "Start the container with GPU access: `docker run --gpus all ...` (NVIDIA Container Toolkit), "
+                  "or request `nvidia.com/gpu` in the Kubernetes pod's resources.limits.")
+
+
+@check("GPU003", "nvml-library-missing", "warning",
+       "The NVIDIA kernel driver is loaded but its user-space library (NVML) is missing.",
+       "libnvidia-ml.so.1 ships with the driver's user-space half. Without it nvidia-smi fails, GPU "
+       "details cannot be read, and the CUDA user-space driver (libcuda.so) is usually missing too. "
+       "In containers this happens when the runtime does not mount the driver libraries.")
+def nvml_library_missing(snapshot: Snapshot):
+    kernel, run = snapshot.accelerators.nvidia_kernel, snapshot.probe("nvidia")
+    if kernel and kernel.driver_version and run and run.status == "absent" and "libnvidia-ml" in (run.reason or ""):
+        yield Hit(f"NVIDIA driver {kernel.driver_version} is loaded but libnvidia-ml.so.1 is not found",
+                  [f"/proc/driver/nvidia/version: {kernel.driver_version}", f"probe nvidia: {run.reason}"],
+                  "In a container set `NVIDIA_DRIVER_CAPABILITIES=compute,utility` (or run with --gpus); on a "
+                  "host install the driver's user-space package (e.g. libnvidia-compute-<branch>).")
+
+
+@check("GPU004", "nvidia-driver-errors", "error",
+       "The NVIDIA driver returned errors for the machine or for a GPU.",
+       "NVML failed to initialise, or refused queries for a GPU (GPU_IS_LOST, UNKNOWN). A GPU that "
+       "fell off the bus or a driver in a bad state fails every CUDA program; only a reset or reboot "
+       "brings it back.")
+def nvidia_driver_errors(snapshot: Snapshot):
+    run, nvidia = snapshot.probe("nvidia"), snapshot.accelerators.nvidia
+    if run and run.status in ("error", "timeout", "crashed"):
+        yield Hit(f"The NVIDIA driver could not be queried: {run.reason}", [f"probe nvidia: {run.status}: {run.reason}"],
+                  "Run `nvidia-smi` to see the driver's own error; check `dmesg` for Xid errors, then reset the GPU "
+                  "(`nvidia-smi -r`) or reboot.")
+    if nvidia and nvidia.errors:
+        yield Hit("The NVIDIA driver refused system queries", [f"driver: {error}" for error in nvidia.errors],
+                  "Run `nvidia-smi -q` to see the driver's own error, and check `dmesg` for Xid errors.")
+    for gpu in nvidia.gpus if nvidia else []:
+        if gpu.errors:
+            yield Hit(f"GPU {gpu.index} ({gpu.name or 'unknown'}) returned driver errors",
+                      [f"GPU {gpu.index}: {error}" for error in gpu.errors],
+                      "Check `dmesg` for Xid errors on this GPU; reset it (`nvidia-smi -r -i "
+                      f"{gpu.index}`) or reboot.")
+
+
+@check("GPU005", "nvidia-driver-version-mismatch", "error",
+       "The loaded kernel module and the user-space driver library are different versions.",
+       "After a driver upgrade without a reboot, the old kernel module keeps running while the new "
+       "libraries are installed. NVML then fails with 'Driver/library version mismatch' and CUDA "
+       "cannot initialise.")
+def nvidia_driver_version_mismatch(snapshot: Snapshot):
+    kernel, nvidia, run = snapshot.accelerators.nvidia_kernel, snapshot.accelerators.nvidia, snapshot.probe("nvidia")
+    user = nvidia.driver_version if nvidia else None
+    if kernel and kernel.driver_version and user and user != kernel.driver_version:
+        yield Hit(f"Kernel module {kernel.driver_version} but user-space driver {user}",
+                  [f"/proc/driver/nvidia/version: {kernel.driver_version}", f"{nvidia.source}: driver {user}"],
+                  "Reboot to load the installed driver's kernel module (or reload it: `sudo rmmod nvidia_uvm "
+                  "nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia`).")
+    elif run and "mismatch" in (run.reason or "").lower():
+        yield Hit("The NVIDIA driver reports a driver/library version mismatch", [f"probe nvidia: {run.reason}"],
+                  "Reboot to load the installed driver's kernel module.")
+
+
+@check("GPU006", "rocm-device-nodes-missing", "error",
+       "AMD GPUs are in the KFD topology but /dev/kfd or /dev/dri/renderD* is not visible.",
+       "ROCm reaches AMD GPUs through /dev/kfd and the render nodes. A container started without "
+       "those devices sees the topology in /sys but cannot open the GPU.")
+def rocm_device_nodes_missing(snapshot: Snapshot):
+    amd = snapshot.accelerators.amd
+    if amd and amd.gpus and (not amd.kfd_present or not amd.render_nodes):
+        missing = [name for name, present in (("/dev/kfd", amd.kfd_present), ("/dev/dri/renderD*", amd.render_nodes))
+                   if not present]
+        yield Hit(f"{len(amd.gpus)} AMD GPU(s) in the KFD topology, but {' and '.join(missing)} missing",
+                  [f"KFD topology: {', '.join(g.gfx_target or '?' for g in amd.gpus)}", f"missing: {', '.join(missing)}"],
+                  "Start the container with `--device=/dev/kfd --device=/dev/dri --group-add video`.")

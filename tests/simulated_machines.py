@@ -1,0 +1,218 @@
+"""Simulated machines: a fake root (/proc, /sys, /dev, /etc, /opt), an NVML description for
+the fake libnvidia-ml.so.1, environment variables, and what the audit must find there.
+
+Hardware values follow public specifications: PCI ids from the PCI ID repository
+(pci-ids.ucw.cz), compute capabilities from NVIDIA's CUDA GPUs table, gfx targets from
+AMD's ROCm hardware-support matrix, TPU PCI ids from jax/_src/hardware_utils.py.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from machines import linux_machine
+
+GIB = 1024**3
+
+
+@dataclass
+class SimulatedMachine:
+    name: str
+    files: dict[str, str]
+    pci: list[tuple[str, str, str, str, str | None]] = field(default_factory=list)  # address, vendor, device, class, driver
+    nvml: str | None = None  # description for the fake NVML; None: no libnvidia-ml on this machine
+    env: dict[str, str] = field(default_factory=dict)
+    # What the audit must report: dotted paths into the JSON report ("#" is a count) -> value
+    expected: dict[str, object] = field(default_factory=dict)
+    expected_findings: set[str] = field(default_factory=set)  # exactly these AUD/GPU codes
+    mentions: list[str] = field(default_factory=list)  # strings every human-readable format must show
+
+    def build(self, root: Path) -> Path:
+        for absolute, text in self.files.items():
+            path = root / absolute.lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        for address, vendor, device, class_code, driver in self.pci:
+            base = root / "sys/bus/pci/devices" / address
+            base.mkdir(parents=True)
+            (base / "vendor").write_text(vendor + "\n")
+            (base / "device").write_text(device + "\n")
+            (base / "class").write_text(class_code + "\n")
+            if driver:
+                os.symlink(f"../../../bus/pci/drivers/{driver}", base / "driver")
+        return root
+
+
+def _nvidia_kernel(version: str, gpus: int) -> dict[str, str]:
+    files = {"/proc/driver/nvidia/version":
+             f"NVRM version: NVIDIA UNIX x86_64 Kernel Module  {version}  Release Build  (dvs-builder@U16-I3-B03-4-3)\n"
+             "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n",
+             "/dev/nvidiactl": "", "/dev/nvidia-uvm": ""}
+    files.update({f"/dev/nvidia{i}": "" for i in range(gpus)})
+    return files
+
+
+def _h100_node() -> SimulatedMachine:
+    gpus = "\n".join(
+        f'gpu name="NVIDIA H100 80GB HBM3" uuid=GPU-{i:08x}-aaaa-bbbb-cccc-0000000000{i:02d} brand=2 arch=9 cc=9.0 '
+        f"mem_total={80 * GIB} mem_free={79 * GIB} bus=00000000:{0x18 + i * 0x10:02X}:00.0 pci_id=0x233010DE "
+        f"compute_mode=0 power_mw=700000 procs=0" + (" mig_current=1 mig_pending=1 max_mig=7" if i == 0 else " mig_current=0")
+        for i in range(8))
+        # MIG mode on GPU 0 only
+    migs = "\n".join(f"mig gpu=0 index={slot} uuid=MIG-0000000{slot}-1111-2222-3333-444444444444 mem_total={20 * GIB}"
+                     for slot in range(3))
+    return SimulatedMachine(
+        "h100-node",
+        {**linux_machine(processors=16), **_nvidia_kernel("550.90.07", 8)},
+        pci=[(f"0000:{0x18 + i * 0x10:02x}:00.0", "0x10de", "0x2330", "0x030200", "nvidia") for i in range(8)],
+        nvml=f"driver 550.90.07\ncuda 12040\nnvml 12.550.90.07\n{gpus}\n{migs}\n",
+        expected={"accelerators.nvidia.source": "nvml", "accelerators.nvidia.driver_version": "550.90.07",
+                  "accelerators.nvidia.cuda_driver_version": "12.4", "accelerators.nvidia.gpus.#": 8,
+                  "accelerators.nvidia.gpus.0.compute_capability": "9.0",
+                  "accelerators.nvidia.gpus.0.architecture": "Hopper",
+                  "accelerators.nvidia.gpus.0.memory_total_bytes": 80 * GIB,
+                  "accelerators.nvidia.gpus.0.mig_mode_current": True, "accelerators.nvidia.gpus.0.mig_instances.#": 3,
+                  "accelerators.nvidia.gpus.0.mig_instances.2.memory_total_bytes": 20 * GIB,
+                  "accelerators.nvidia.gpus.7.mig_mode_current": False,
+                  "accelerators.nvidia.gpus.7.pci_bus_id": "00000000:88:00.0",
+                  "accelerators.nvidia.gpus.7.power_limit_watts": 700.0,
+                  "accelerators.nvidia_kernel.driver_version": "550.90.07",
+                  "accelerators.nvidia_kernel.device_nodes.#": 10, "accelerators.pci.#": 8,
+                  "accelerators.pci.0.driver": "nvidia", "accelerators.pci.0.kind": "gpu"},
+        mentions=["NVIDIA H100 80GB HBM3", "cc 9.0", "Hopper", "MIG on, 3 instance(s)", "550.90.07",
+                  "supports CUDA up to 12.4"],
+    )
+
+
+def _workstation(name: str, device_id: str, driver: str, cuda: int, gpu: str, cc: str, arch: int, arch_name: str,
+                 memory: int) -> SimulatedMachine:
+    return SimulatedMachine(
+        name,
+        {**linux_machine(), **_nvidia_kernel(driver, 1)},
+        pci=[("0000:01:00.0", "0x10de", device_id, "0x030000", "nvidia")],
+        nvml=(f"driver {driver}\ncuda {cuda}\nnvml 12.{driver}\n"
+              f'gpu name="{gpu}" uuid=GPU-11111111-2222-3333-4444-555555555555 brand=5 arch={arch} cc={cc} '
+              f"mem_total={memory} bus=00000000:01:00.0 compute_mode=0 power_mw=450000 procs=1\n"),
+        expected={"accelerators.nvidia.gpus.#": 1, "accelerators.nvidia.gpus.0.name": gpu,
+                  "accelerators.nvidia.gpus.0.compute_capability": cc, "accelerators.nvidia.gpus.0.architecture": arch_name,
+                  "accelerators.nvidia.gpus.0.brand": "GeForce", "accelerators.nvidia.gpus.0.memory_total_bytes": memory,
+                  "accelerators.nvidia.cuda_driver_version": f"{cuda // 1000}.{cuda % 1000 // 10}",
+                  "accelerators.pci.0.device_id": device_id},
+        mentions=[gpu, f"cc {cc}", arch_name, driver],
+    )
+
+
+def _laptop_without_gpu() -> SimulatedMachine:
+    return SimulatedMachine(
+        "laptop-no-gpu",
+        linux_machine(processors=8, total_kib=16 * 1024 * 1024),
+        # Intel Iris Xe integrated graphics, driven by i915: a GPU, but no CUDA device.
+        pci=[("0000:00:02.0", "0x8086", "0x46a6", "0x030000", "i915")],
+        expected={"accelerators.nvidia": None, "accelerators.nvidia_kernel": None, "accelerators.amd": None,
+                  "accelerators.tpu": None, "accelerators.pci.#": 1, "accelerators.pci.0.vendor": "Intel"},
+        mentions=["PCI 0000:00:02.0", "Intel gpu 0x46a6, driver i915", "libnvidia-ml.so.1"],
+    )
+
+
+def _container_without_device_nodes() -> SimulatedMachine:
+    files = {**linux_machine(), **_nvidia_kernel("550.54.15", 0), "/.dockerenv": ""}
+    for node in ("/dev/nvidiactl", "/dev/nvidia-uvm"):
+        del files[node]  # started without --gpus: the runtime created no NVIDIA nodes at all
+    return SimulatedMachine(
+        "container-without-gpu-access",
+        files,
+        pci=[("0000:3b:00.0", "0x10de", "0x20b5", "0x030200", "nvidia")],  # the host's A100, seen through sysfs
+        expected={"accelerators.nvidia": None, "accelerators.nvidia_kernel.driver_version": "550.54.15",
+                  "accelerators.nvidia_kernel.device_nodes": [], "machine.host.container": "docker"},
+        expected_findings={"GPU002", "GPU003"},
+        mentions=["GPU002", "GPU003", "--gpus all", "device nodes: none"],
+    )
+
+
+def _mi300x_node() -> SimulatedMachine:
+    files = {**linux_machine(processors=32), "/dev/kfd": "", "/opt/rocm/.info/version": "6.3.1-48\n"}
+    pci = []
+    cpu_node = "cpu_cores_count 96\nsimd_count 0\nvendor_id 4098\n"
+    files["/sys/class/kfd/kfd/topology/nodes/0/properties"] = cpu_node
+    for gpu in range(8):
+        node, minor = gpu + 1, 128 + gpu
+        bus = 0x0c + gpu * 0x10
+        files[f"/dev/dri/renderD{minor}"] = ""
+        files[f"/sys/class/kfd/kfd/topology/nodes/{node}/properties"] = (
+            f"cpu_cores_count 0\nsimd_count 1216\nsimd_per_cu 4\ngfx_target_version 90402\nvendor_id 4098\n"
+            f"device_id 29857\nlocation_id {bus << 8}\ndomain 0\ndrm_render_minor {minor}\n")
+        files[f"/sys/class/kfd/kfd/topology/nodes/{node}/name"] = "gfx942\n"
+        files[f"/sys/class/kfd/kfd/topology/nodes/{node}/mem_banks/0/properties"] = (
+            f"heap_type 1\nsize_in_bytes {192 * GIB}\nwidth 8192\n")
+        pci.append((f"0000:{bus:02x}:00.0", "0x1002", "0x74a1", "0x120000", "amdgpu"))
+    return SimulatedMachine(
+        "mi300x-node", files, pci=pci,
+        expected={"accelerators.amd.rocm_version": "6.3.1-48", "accelerators.amd.kfd_present": True,
+                  "accelerators.amd.gpus.#": 8, "accelerators.amd.gpus.0.gfx_target": "gfx942",
+                  "accelerators.amd.gpus.0.vram_bytes": 192 * GIB, "accelerators.amd.gpus.0.compute_units": 304,
+                  "accelerators.amd.gpus.7.render_node": "/dev/dri/renderD135",
+                  "accelerators.amd.gpus.0.pci_address": "0000:0c:00.0", "accelerators.amd.render_nodes.#": 8,
+                  "accelerators.pci.#": 8, "accelerators.pci.0.kind": "accelerator", "accelerators.nvidia": None},
+        mentions=["ROCm 6.3.1-48", "gfx942", "192.0 GiB", "304 CUs", "/dev/kfd present", "/dev/dri/renderD128"],
+    )
+
+
+def _tpu_v5e_vm() -> SimulatedMachine:
+    files = {**linux_machine(processors=112), "/dev/vfio/vfio": ""}
+    files.update({f"/dev/vfio/{i}": "" for i in range(4)})
+    return SimulatedMachine(
+        "tpu-v5e-vm", files,
+        pci=[(f"0000:00:{0x04 + i:02x}.0", "0x1ae0", "0x0063", "0x120000", "vfio-pci") for i in range(4)]
+        + [("0000:00:03.0", "0x1ae0", "0x0042", "0x020000", "gve")],  # gVNIC: Google's, but a network card
+        env={"TPU_ACCELERATOR_TYPE": "v5litepod-4", "TPU_NAME": "trainer-1", "TPU_WORKER_ID": "0"},
+        expected={"accelerators.tpu.accelerator_type": "v5litepod-4", "accelerators.tpu.chip_count": 4,
+                  "accelerators.tpu.worker_id": "0", "accelerators.tpu.name": "trainer-1",
+                  "accelerators.tpu.device_nodes": ["/dev/vfio/0", "/dev/vfio/1", "/dev/vfio/2", "/dev/vfio/3"],
+                  "accelerators.pci.#": 4},  # the gVNIC is not an accelerator
+        mentions=["v5litepod-4", "4 chip(s)", "TPU_ACCELERATOR_TYPE=v5litepod-4", "/dev/vfio/0"],
+    )
+
+
+def _nvml_errors() -> SimulatedMachine:
+    gpus = "\n".join(
+        f'gpu name="NVIDIA A100-SXM4-80GB" uuid=GPU-a100000{i}-0000-0000-0000-000000000000 brand=2 arch=7 cc=8.0 '
+        f"mem_total={80 * GIB} bus=00000000:{0x07 + i:02X}:00.0 compute_mode=0 power_mw=400000 procs=0" for i in range(2))
+    return SimulatedMachine(
+        "nvml-errors",
+        {**linux_machine(), **_nvidia_kernel("535.183.01", 2)},
+        pci=[(f"0000:{0x07 + i:02x}:00.0", "0x10de", "0x20b2", "0x030200", "nvidia") for i in range(2)],
+        nvml=f"driver 535.183.01\ncuda 12020\n{gpus}\nfail gpu=1 nvmlDeviceGetHandleByIndex=15\n",
+        expected={"accelerators.nvidia.gpus.#": 2, "accelerators.nvidia.gpus.0.name": "NVIDIA A100-SXM4-80GB",
+                  "accelerators.nvidia.gpus.0.errors": [], "accelerators.nvidia.gpus.1.index": 1,
+                  "accelerators.nvidia.gpus.1.name": None},
+        expected_findings={"GPU004"},
+        mentions=["GPU004", "GPU 1"],
+    )
+
+
+def _gpu_without_driver() -> SimulatedMachine:
+    return SimulatedMachine(
+        "gpu-claimed-by-nouveau",
+        linux_machine(),
+        pci=[("0000:01:00.0", "0x10de", "0x2504", "0x030000", "nouveau")],  # RTX 3060 on the open-source driver
+        expected={"accelerators.pci.0.driver": "nouveau", "accelerators.nvidia": None},
+        expected_findings={"GPU001"},
+        mentions=["GPU001", "claimed by nouveau", "ubuntu-drivers"],
+    )
+
+
+MACHINES = [
+    _h100_node(),
+    _workstation("rtx4090-workstation", "0x2684", "560.35.03", 12060, "NVIDIA GeForce RTX 4090", "8.9", 8, "Ada",
+                 24 * GIB),
+    _workstation("rtx5090-workstation", "0x2b85", "570.133.07", 12080, "NVIDIA GeForce RTX 5090", "12.0", 10,
+                 "Blackwell", 32 * GIB),
+    _laptop_without_gpu(),
+    _container_without_device_nodes(),
+    _mi300x_node(),
+    _tpu_v5e_vm(),
+    _nvml_errors(),
+    _gpu_without_driver(),
+]

@@ -1,0 +1,63 @@
+"""Each simulated machine, audited through the real CLI: fake root, fake NVML library, environment.
+
+The first audit saves its snapshot; the text and Markdown reports are then rendered by
+replaying it, so every format is checked against the same facts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from conftest import run_auditor
+from nvml_fake import fake_nvml_dir, nvml_env  # noqa: F401  (fixture)
+from simulated_machines import MACHINES, SimulatedMachine
+
+_BOX = re.compile(r"[│╭╮╰╯─┃┏┓┗┛━┡┩┠┨╇┯┷┼┿╋┳┻┣┫]")
+
+
+def lookup(report: dict, path: str):
+    value = report
+    for part in path.split("."):
+        if part == "#":
+            return len(value)
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+def flatten(text: str) -> str:
+    """Text as a reader sees it: no box drawing, and wrapped lines joined."""
+    return " ".join(_BOX.sub(" ", text).split())
+
+
+def machine_env(machine: SimulatedMachine, tmp_path, fake_nvml_dir) -> dict:
+    env = nvml_env(machine.nvml, tmp_path) if machine.nvml else {
+        key: value for key, value in os.environ.items() if key != "FAKE_NVML_MACHINE"}
+    return {**env, **machine.env}
+
+
+@pytest.mark.parametrize("machine", MACHINES, ids=lambda machine: machine.name)
+def test_simulated_machine_in_every_format(machine, tmp_path, fake_nvml_dir):
+    root = machine.build(tmp_path / "root")
+    env = machine_env(machine, tmp_path, fake_nvml_dir)
+    snapshot = tmp_path / "snapshot.json"
+    result = run_auditor("audit", "--quick", "--root", str(root), "--format", "json", "--save-snapshot", str(snapshot),
+                         env=env)
+    assert result.returncode in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    for path, value in machine.expected.items():
+        assert lookup(report, path) == value, path
+    codes = {f["code"] for f in report["findings"] if f["code"].startswith(("GPU", "AUD"))}
+    assert codes == machine.expected_findings, report["findings"]
+    assert result.returncode == (1 if any(f["severity"] == "error" for f in report["findings"]) else 0)
+
+    for output_format in ("text", "markdown"):
+        replay = run_auditor("audit", "--snapshot", str(snapshot), "--format", output_format, env=env)
+        assert replay.returncode == result.returncode, replay.stderr
+        shown = flatten(replay.stdout)
+        for mention in machine.mentions:
+            assert flatten(mention) in shown, f"{output_format}: {mention!r} missing"
