@@ -210,6 +210,26 @@ class AmdFacts:
 
 
 @dataclass
+class AmdSmiGpu:
+    index: int
+    name: Optional[str] = None
+    gfx_target: Optional[str] = None
+    vram_bytes: Optional[int] = None
+    compute_units: Optional[int] = None
+    pci_address: Optional[str] = None
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AmdSmiFacts:
+    """What AMD SMI (the driver's management library) reports, when amdsmi is installed."""
+
+    driver_version: Optional[str] = None
+    gpus: list[AmdSmiGpu] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class TpuFacts:
     """Signals that this is a Cloud TPU host; read offline, never from the metadata server."""
 
@@ -239,6 +259,7 @@ class AcceleratorFacts:
     nvidia_kernel: Optional[NvidiaKernelFacts] = None
     cuda_toolkit: Optional[CudaToolkitFacts] = None
     amd: Optional[AmdFacts] = None
+    amd_smi: Optional[AmdSmiFacts] = None
     tpu: Optional[TpuFacts] = None
     apple: Optional[AppleFacts] = None
     # CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER, HIP/ROCR_VISIBLE_DEVICES... as set for this audit

@@ -23,6 +23,7 @@ class SimulatedMachine:
     files: dict[str, str]
     pci: list[tuple[str, str, str, str, str | None]] = field(default_factory=list)  # address, vendor, device, class, driver
     nvml: str | None = None  # description for the fake NVML; None: no libnvidia-ml on this machine
+    python_packages: dict[str, str] = field(default_factory=dict)  # fake installed packages: relative path -> text
     env: dict[str, str] = field(default_factory=dict)
     # What the audit must report: dotted paths into the JSON report ("#" is a count) -> value
     expected: dict[str, object] = field(default_factory=dict)
@@ -43,6 +44,14 @@ class SimulatedMachine:
             if driver:
                 os.symlink(f"../../../bus/pci/drivers/{driver}", base / "driver")
         return root
+
+    def site_packages(self, directory: Path) -> Path | None:
+        """A directory of fake installed packages for PYTHONPATH, or None when there are none."""
+        for relative, text in self.python_packages.items():
+            path = directory / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        return directory if self.python_packages else None
 
 
 def _nvidia_kernel(version: str, gpus: int) -> dict[str, str]:
@@ -149,14 +158,62 @@ def _mi300x_node() -> SimulatedMachine:
         pci.append((f"0000:{bus:02x}:00.0", "0x1002", "0x74a1", "0x120000", "amdgpu"))
     return SimulatedMachine(
         "mi300x-node", files, pci=pci,
+        python_packages={"amdsmi/__init__.py": FAKE_AMDSMI,
+                         "amdsmi-6.4.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: amdsmi\nVersion: 6.4.0\n"},
         expected={"accelerators.amd.rocm_version": "6.3.1-48", "accelerators.amd.kfd_present": True,
                   "accelerators.amd.gpus.#": 8, "accelerators.amd.gpus.0.gfx_target": "gfx942",
                   "accelerators.amd.gpus.0.vram_bytes": 192 * GIB, "accelerators.amd.gpus.0.compute_units": 304,
                   "accelerators.amd.gpus.7.render_node": "/dev/dri/renderD135",
                   "accelerators.amd.gpus.0.pci_address": "0000:0c:00.0", "accelerators.amd.render_nodes.#": 8,
-                  "accelerators.pci.#": 8, "accelerators.pci.0.kind": "accelerator", "accelerators.nvidia": None},
-        mentions=["ROCm 6.3.1-48", "gfx942", "192.0 GiB", "304 CUs", "/dev/kfd present", "/dev/dri/renderD128"],
+                  "accelerators.pci.#": 8, "accelerators.pci.0.kind": "accelerator", "accelerators.nvidia": None,
+                  "accelerators.amd_smi.driver_version": "6.10.5", "accelerators.amd_smi.gpus.#": 8,
+                  "accelerators.amd_smi.gpus.0.name": "AMD Instinct MI300X",
+                  "accelerators.amd_smi.gpus.0.gfx_target": "gfx942",
+                  "accelerators.amd_smi.gpus.0.vram_bytes": 196592 * 1024 * 1024,
+                  "accelerators.amd_smi.gpus.0.compute_units": 304,
+                  "accelerators.amd_smi.gpus.1.pci_address": "0000:1c:00.0",
+                  "accelerators.amd_smi.gpus.7.name": None,
+                  "accelerators.amd_smi.gpus.7.errors.#": 1},
+        mentions=["AMD Instinct MI300X", "AMD SMI GPU 7", "AMDSMI_STATUS_NOT_SUPPORTED", "ROCm 6.3.1-48", "gfx942", "192.0 GiB", "304 CUs", "/dev/kfd present", "/dev/dri/renderD128"],
     )
+
+
+# The amdsmi Python binding, standing in for AMD SMI on an MI300X node: the same functions
+# and dict keys as the AMD SMI Python API reference, answering from a table.
+FAKE_AMDSMI = """
+class AmdSmiLibraryException(Exception):
+    pass
+
+_GPUS = [{"bdf": "0000:%02x:00.0" % (0x0c + i * 0x10)} for i in range(8)]
+_started = False
+
+def amdsmi_init(flags=None):
+    global _started
+    _started = True
+
+def amdsmi_shut_down():
+    global _started
+    _started = False
+
+def amdsmi_get_processor_handles():
+    assert _started
+    return list(range(len(_GPUS)))
+
+def amdsmi_get_gpu_asic_info(handle):
+    if handle == 7:
+        raise AmdSmiLibraryException("Error code:\\n\\t8 | AMDSMI_STATUS_NOT_SUPPORTED - Feature not supported")
+    return {"market_name": "AMD Instinct MI300X", "vendor_id": "0x1002", "device_id": "0x74a1",
+            "num_compute_units": 304, "target_graphics_version": "gfx942", "asic_serial": "N/A"}
+
+def amdsmi_get_gpu_vram_info(handle):
+    return {"vram_type": "HBM3", "vram_size": 196592, "vram_bit_width": 8192}
+
+def amdsmi_get_gpu_device_bdf(handle):
+    return _GPUS[handle]["bdf"]
+
+def amdsmi_get_gpu_driver_info(handle):
+    return {"driver_name": "amdgpu", "driver_version": "6.10.5", "driver_date": "2015/01/01 00:00"}
+"""
 
 
 def _tpu_v5e_vm() -> SimulatedMachine:

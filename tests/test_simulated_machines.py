@@ -36,6 +36,9 @@ def flatten(text: str) -> str:
 def machine_env(machine: SimulatedMachine, tmp_path, fake_nvml_dir) -> dict:
     env = nvml_env(machine.nvml, tmp_path) if machine.nvml else {
         key: value for key, value in os.environ.items() if key != "FAKE_NVML_MACHINE"}
+    site = machine.site_packages(tmp_path / "site-packages")
+    if site:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     return {**env, **machine.env}
 
 

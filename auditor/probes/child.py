@@ -132,9 +132,8 @@ def _join(reason: str, detail: Optional[str]) -> str:
 
 
 def describe_exception(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    first_line = text.splitlines()[0] if text else type(exc).__name__
-    return first_line[:_REASON_LIMIT]
+    """One line: native libraries often spread one error over several ("Error code:\n\t8 | ...")."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:_REASON_LIMIT]
 
 
 def child_main(module: str) -> None:

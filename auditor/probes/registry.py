@@ -44,4 +44,6 @@ CHILD_PROBES = (
     ChildProbe("jax", "frameworks.jax", "auditor.probes.jax_child", ("jax",)),
     ChildProbe("nvidia", "accelerators.nvidia", "auditor.probes.nvml_child", ("nvidia-ml-py", "pynvml"),
                imports_framework=False, deadline_s=20.0),
+    ChildProbe("amd-smi", "accelerators.amd_smi", "auditor.probes.amdsmi_child", ("amdsmi",),
+               imports_framework=False, deadline_s=20.0),
 )

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional
 
 import auditor
-from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, FrameworkFacts, MachineFacts, NvidiaFacts, ProbeRun,
+from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, AmdSmiFacts, FrameworkFacts, MachineFacts, NvidiaFacts,
+                           ProbeRun,
                            Snapshot, SnapshotFormatError, from_dict)
 from auditor.probes.base import LOOK_FOR_TPU, ChildProbe, InlineProbe, ProbeAbsent, ProbeContext
 from auditor.probes.child import ChildOutcome, RunningChild, describe_exception
@@ -68,15 +69,15 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
             run, payload = next(r for r in runs if r.name == probe.name), None  # skipped by --quick
         else:
             continue
-        section = probe.provides.split(".")[0]
+        section, _, attribute = probe.provides.partition(".")
         if section == "frameworks":
             distribution = probe.applies(packages)
             facts = payload or FrameworkFacts(name=probe.name, probe=run)
             facts.probe, facts.distribution = run, distribution
             facts.distribution_version = packages[distribution].version
             frameworks[probe.name] = facts
-        elif probe.provides == "accelerators.nvidia":
-            accelerators.nvidia = payload
+        else:
+            setattr(accelerators, attribute, payload)
     _match_gpus_by_uuid(frameworks, accelerators)
 
     order = {name: i for i, name in enumerate(["packages", TPU.name, *(p.name for p in INLINE_PROBES),
@@ -93,6 +94,10 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
         probes=sorted(runs, key=lambda run: order[run.name]),
         mode="quick" if options.quick else "full",
     )
+
+
+# The fact type each accelerator child probe returns, by where it lands.
+_ACCELERATOR_TYPES = {"accelerators.nvidia": NvidiaFacts, "accelerators.amd_smi": AmdSmiFacts}
 
 
 def _place(sections: dict[str, Any], probe: InlineProbe, facts: Any) -> Any:
@@ -163,6 +168,6 @@ def _judge_payload(probe: ChildProbe, outcome: ChildOutcome) -> tuple[ProbeRun, 
     try:
         if probe.provides.startswith("frameworks."):
             return run, from_dict(FrameworkFacts, {**outcome.payload, "name": probe.name, "probe": {"name": probe.name, "status": "ok"}})
-        return run, from_dict(NvidiaFacts, outcome.payload)
+        return run, from_dict(_ACCELERATOR_TYPES[probe.provides], outcome.payload)
     except SnapshotFormatError as exc:
         return ProbeRun(probe.name, "error", f"the probe returned malformed facts: {exc}", outcome.duration_s), None

@@ -80,6 +80,12 @@ def accelerator_lines(snapshot: Snapshot) -> list[tuple[str, str]]:
                                  f"{' '.join(acc.amd.render_nodes) or 'none'}"))
         rows += [(f"AMD GPU {gpu.node}", f"{gpu.name or '?'} {gpu.gfx_target or ''}, {gib(gpu.vram_bytes)}"
                   + (f", {gpu.compute_units} CUs" if gpu.compute_units else "")) for gpu in acc.amd.gpus]
+    if acc.amd_smi:
+        rows.append(("AMD SMI", f"driver {acc.amd_smi.driver_version or '?'}"))
+        rows += [(f"AMD SMI GPU {gpu.index}", ", ".join(str(p) for p in (
+            gpu.name, gpu.gfx_target, gib(gpu.vram_bytes) if gpu.vram_bytes else None,
+            f"{gpu.compute_units} CUs" if gpu.compute_units else None, gpu.pci_address,
+            f"errors: {'; '.join(gpu.errors)}" if gpu.errors else None) if p)) for gpu in acc.amd_smi.gpus]
     if acc.tpu:
         rows.append(("TPU", f"{acc.tpu.accelerator_type or 'type unknown'}, {acc.tpu.chip_count or '?'} chip(s); "
                             f"signals: {'; '.join(acc.tpu.signals)}"))
