@@ -159,7 +159,8 @@ def _summary(snapshot: Snapshot, readiness: Readiness, choices: list[Choice], gp
         best = accelerated[0]
         return (f"Use {DISPLAY_NAMES.get(best.framework, best.framework)} on {best.device}: "
                 "it is the framework with a proven accelerator here.")
-    names = " and ".join(DISPLAY_NAMES.get(c.framework, c.framework) for c in choices)
+    listed = [DISPLAY_NAMES.get(c.framework, c.framework) for c in choices]
+    names = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
     if gpus:
         return f"{names} run only on the CPU, though this machine has {len(gpus)} NVIDIA GPU(s): install a GPU build."
     return (f"{names} {'is' if len(choices) == 1 else 'are'} ready on the CPU; no GPU or TPU was found, so the "
