@@ -15,9 +15,8 @@ from typing import Optional
 import click
 
 import auditor
+from auditor.config import FAIL_ON
 from auditor.errors import ExitCode, InputError, Interrupted
-
-FAIL_ON = ("error", "warning", "never")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,8 +31,18 @@ def cli() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to FILE (atomically) instead of standard output.")
 @click.option("--quick", is_flag=True, help="Read package metadata only; import no framework.")
-@click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
-              help="Exit 1 when a finding of this severity or worse is found.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
+              help="Exit 1 when a finding of this severity or worse is found; default: the config file's "
+                   "fail-on, else error.")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Run only the checks whose code starts with one of CODES: comma-separated codes or "
+                   "prefixes (GPU,FW004), repeatable; default: every check.")
+@click.option("--ignore", multiple=True, metavar="CODES",
+              help="Skip the checks whose code starts with one of CODES. Where --select and --ignore both "
+                   "match a check, the longer entry wins.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Read [tool.auditor] settings from FILE instead of the nearest pyproject.toml "
+                                 "with one (in this directory or above). The command line wins over the file.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
               help="Deadline in seconds for each framework probe (default 120).")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
@@ -42,19 +51,24 @@ def cli() -> None:
               help="Replay a saved snapshot (or JSON report) through the checks instead of probing.")
 @click.option("--save-snapshot", "save_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also save the facts snapshot to FILE (atomically).")
-def audit(output_format: str, output: Optional[Path], quick: bool, fail_on: str, timeout_s: Optional[float],
+def audit(output_format: str, output: Optional[Path], quick: bool, fail_on: Optional[str],
+          select: tuple[str, ...], ignore: tuple[str, ...], config_path: Optional[Path], timeout_s: Optional[float],
           root: Optional[Path], snapshot_path: Optional[Path], save_path: Optional[Path]) -> int:
-    """Audit this machine and its ML frameworks, and print a readiness report."""
+    """Audit this machine and its ML frameworks, and print a readiness report.
+
+    Settings come from the command line, then [tool.auditor] in pyproject.toml, then the defaults.
+    """
     from auditor.checks.base import SEVERITY_RANK
+    from auditor.config import resolve
     from auditor.output import check_writable, write_atomically
     from auditor.probes.fsroot import FsRoot
     from auditor.probes.runner import ProbeOptions
     from auditor.render import FORMATS
     from auditor.render.text import TextRenderer
     from auditor.report import build_report
-
     from auditor.snapshot_file import load_snapshot, save_snapshot
 
+    selection, fail_on = resolve(config_path, select, ignore, fail_on)
     for path in (output, save_path):
         if path:
             check_writable(path)
@@ -66,7 +80,7 @@ def audit(output_format: str, output: Optional[Path], quick: bool, fail_on: str,
     else:
         options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), quick=quick, framework_deadline_s=timeout_s)
         snapshot = _collect_with_progress(options)
-    report = build_report(snapshot)
+    report = build_report(snapshot, selection)
     if save_path:
         save_snapshot(save_path, snapshot)
 
@@ -118,15 +132,12 @@ def list_checks() -> int:
 @click.argument("code")
 def explain(code: str) -> int:
     """Explain one check: what it looks at, why it matters, and its default severity."""
-    from auditor.checks import REGISTRY, find_check
+    from auditor.checks import find_check
+    from auditor.checks.selection import unknown_code_message
 
     check = find_check(code)
     if check is None:
-        import difflib
-
-        close = difflib.get_close_matches(code.upper(), [c.code for c in REGISTRY], n=1)
-        raise InputError(f"unknown check code '{code}'" + (f"; did you mean {close[0]}?" if close else
-                                                             "; `auditor checks` lists them"))
+        raise InputError(unknown_code_message(code))
     click.echo(f"{check.code} ({check.name}), default severity {check.severity}\n\n{check.summary}\n\n{check.explanation}")
     return ExitCode.OK
 

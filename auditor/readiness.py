@@ -13,15 +13,12 @@ from typing import Literal, Optional
 
 from auditor.checks.base import Finding
 from auditor.facts import FrameworkFacts, NvidiaGpu, Snapshot
+from auditor.verdicts import torch_cuda_build
 
 DeviceStatus = Literal["ready", "broken"]
 FrameworkStatus = Literal["ready", "broken", "unproven", "not-importable"]
 
 DISPLAY_NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow", "jax": "JAX"}
-# CUDA variants published on PyTorch's wheel index for recent releases, newest last, each
-# with the lowest GPU compute capability it still ships kernels for. Source: pytorch/pytorch
-# RELEASE.md release matrix and .ci/manywheel/build_cuda.sh (see the reference notes, §2.1, §2.3).
-TORCH_CUDA_VARIANTS = (("12.6", (5, 0)), ("12.8", (7, 0)), ("13.0", (7, 5)))
 
 
 @dataclass
@@ -141,11 +138,11 @@ def recommend(snapshot: Snapshot, readiness: Readiness, findings: list[Finding])
             if gpus:
                 reasons.append(f"but it does not use the {len(gpus)} NVIDIA GPU(s) on this machine "
                                f"(build variant: {facts.build.variant if facts.build else 'unknown'})")
-                steps.append(_gpu_install_step(fw.framework, snapshot, gpus))
+                steps.append(_gpu_install_step(fw.framework, snapshot))
             device = next(d for d in fw.devices if d.kind == "cpu")
         choices.append(Choice(fw.framework, device.device, reasons))
     if not snapshot.frameworks:
-        steps.append(NextStep("No ML framework is installed", "pip install torch" if not gpus else _gpu_install_step("torch", snapshot, gpus).command))
+        steps.append(NextStep("No ML framework is installed", "pip install torch" if not gpus else _gpu_install_step("torch", snapshot).command))
     return Recommendation(_summary(snapshot, readiness, choices, gpus), choices, steps)
 
 
@@ -167,24 +164,16 @@ def _summary(snapshot: Snapshot, readiness: Readiness, choices: list[Choice], gp
             "choice rests on your goal, not on this hardware.")
 
 
-def _gpu_install_step(framework: str, snapshot: Snapshot, gpus: list[NvidiaGpu]) -> NextStep:
-    nvidia = snapshot.accelerators.nvidia
-    driver_cuda = _version_tuple(nvidia.cuda_driver_version) if nvidia and nvidia.cuda_driver_version else None
+def _gpu_install_step(framework: str, snapshot: Snapshot) -> NextStep:
     if framework == "tensorflow":
         return NextStep("Install TensorFlow with its CUDA libraries (Linux)", 'pip install "tensorflow[and-cuda]"')
-    lowest_cc = min((_version_tuple(g.compute_capability) for g in gpus if g.compute_capability), default=None)
-    fitting = [v for v, min_cc in TORCH_CUDA_VARIANTS
-               if (driver_cuda is None or _version_tuple(v) <= driver_cuda) and (lowest_cc is None or lowest_cc >= min_cc)]
-    if not fitting:
-        return NextStep(f"The NVIDIA driver (CUDA {nvidia.cuda_driver_version if nvidia else '?'}) is too old for "
-                        "current PyTorch CUDA builds: update the driver first")
-    variant = fitting[-1]
-    return NextStep(f"Install the PyTorch build for CUDA {variant}, the newest this driver and GPU support",
-                    f"pip install torch --index-url https://download.pytorch.org/whl/cu{variant.replace('.', '')}")
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(".") if part.isdigit())
+    installed = snapshot.frameworks.get("torch")
+    fitted = torch_cuda_build(snapshot, installed.version if installed else None)
+    if not fitted:
+        nvidia = snapshot.accelerators.nvidia
+        return NextStep(f"No PyTorch CUDA build runs on driver {nvidia.driver_version if nvidia else '?'} with these "
+                        "GPUs: update the NVIDIA driver first")
+    return NextStep(f"Install PyTorch for the GPU: {fitted.reason}", fitted.command)
 
 
 def _command_in(fix: str) -> Optional[str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from auditor.checks import run_checks
 from auditor.checks.base import SEVERITY_RANK, Finding
+from auditor.checks.selection import Selection
 from auditor.facts import Snapshot, to_dict
 from auditor.readiness import Readiness, Recommendation, assess, recommend
 
@@ -30,7 +31,7 @@ class Report:
         return max((SEVERITY_RANK[f.severity] for f in self.findings), default=-1)
 
 
-def build_report(snapshot: Snapshot) -> Report:
-    findings = run_checks(snapshot)
+def build_report(snapshot: Snapshot, selection: Optional[Selection] = None) -> Report:
+    findings = run_checks(snapshot, selection)
     readiness = assess(snapshot, findings)
     return Report(snapshot, findings, readiness, recommend(snapshot, readiness, findings))

@@ -135,34 +135,37 @@ def test_no_framework_installed_recommends_installing_one(base):
     assert [step.command for step in recommendation.next_steps] == ["pip install torch"]
 
 
-def _with_gpus(snapshot: Snapshot, cuda: str, capability: str) -> Snapshot:
-    snapshot.accelerators.nvidia = NvidiaFacts(driver_version="570.86.15", cuda_driver_version=cuda,
+def _with_gpus(snapshot: Snapshot, driver: str, capability: str, torch_version: str = "2.9.1+cpu") -> Snapshot:
+    snapshot.accelerators.nvidia = NvidiaFacts(driver_version=driver,
                                                gpus=[NvidiaGpu(index=0, name="NVIDIA GPU", uuid="GPU-1", memory_total_bytes=24 * 1024**3,
                                                                compute_capability=capability)])
+    snapshot.frameworks["torch"].version = torch_version
     return snapshot
 
 
-@pytest.mark.parametrize("driver_cuda, capability, variant", [
-    ("12.8", "8.6", "cu128"),  # RTX 30xx on an R570 driver: the newest variant the driver runs
-    ("13.0", "8.9", "cu130"),
-    ("13.0", "7.0", "cu128"),  # V100: CUDA 13 builds dropped sm_70
-    ("12.6", "6.1", "cu126"),  # Pascal: only cu126 still ships sm_60-class kernels
+@pytest.mark.parametrize("driver, capability, torch_version, variant", [
+    ("570.86.15", "8.6", "2.9.1+cpu", "cu128"),  # R570 runs CUDA 12.x, not 13: the newest 12.x build
+    ("580.65.06", "8.9", "2.11.0+cpu", "cu130"),  # R580 runs CUDA 13 (stable from torch 2.11 on)
+    ("580.65.06", "7.0", "2.9.1+cpu", "cu128"),  # V100: the CUDA 13 build has no sm_70
+    ("560.35.03", "6.1", "2.9.1+cpu", "cu126"),  # Pascal: only cu126 still ships sm_60
+    ("570.86.15", "8.6", "2.13.0+cpu", "cu126"),  # 2.13 has no cu128, and R570 cannot run cu130
 ])
-def test_cpu_only_torch_with_an_nvidia_gpu_gets_a_driver_fitted_install(base, driver_cuda, capability, variant):
-    snapshot = _with_gpus(base, driver_cuda, capability)
+def test_cpu_only_torch_with_an_nvidia_gpu_gets_a_driver_fitted_install(base, driver, capability, torch_version, variant):
+    snapshot = _with_gpus(base, driver, capability, torch_version)
     readiness = assess(snapshot, [])
     recommendation = recommend(snapshot, readiness, [])
     commands = [step.command for step in recommendation.next_steps]
-    assert f"pip install torch --index-url https://download.pytorch.org/whl/{variant}" in commands
+    pin = torch_version.split("+")[0]
+    assert f"pip install torch=={pin} --index-url https://download.pytorch.org/whl/{variant}" in commands
     assert 'pip install "tensorflow[and-cuda]"' in commands
     assert "install a GPU build" in recommendation.summary
 
 
 def test_a_driver_older_than_every_torch_variant_says_update_the_driver(base):
-    snapshot = _with_gpus(base, "11.8", "8.0")
+    snapshot = _with_gpus(base, "515.43.04", "8.0")  # CUDA 11.7's driver: no 12.x build runs on it
     steps = recommend(snapshot, assess(snapshot, []), []).next_steps
-    torch_step = next(step for step in steps if "PyTorch" in step.reason or "driver" in step.reason)
-    assert torch_step.command is None and "update the driver" in torch_step.reason
+    torch_step = next(step for step in steps if "PyTorch" in step.reason)
+    assert torch_step.command is None and "update the NVIDIA driver first" in torch_step.reason
 
 
 def test_a_proven_gpu_is_recommended_first(base):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from auditor.checks import accelerators, frameworks, machine, packages, probes  # noqa: F401  (registration)
+from auditor.checks import (accelerators, cuda, frameworks, gpu_builds, machine, packages, platform,  # noqa: F401
+                            probes)  # importing registers each module's checks
 from auditor.checks.base import REGISTRY, SEVERITY_RANK, Check, Finding
+from auditor.checks.selection import Selection
 from auditor.facts import Snapshot
 
 
-def run_checks(snapshot: Snapshot) -> list[Finding]:
-    findings = [finding for check in REGISTRY for finding in check.run(snapshot)]
+def run_checks(snapshot: Snapshot, selection: Selection | None = None) -> list[Finding]:
+    """Run every registered check, or only those `selection` includes."""
+    checks = REGISTRY if selection is None else [check for check in REGISTRY if selection.includes(check.code)]
+    findings = [finding for check in checks for finding in check.run(snapshot)]
     return sorted(findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.code))
 
 

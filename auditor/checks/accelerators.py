@@ -117,3 +117,63 @@ def rocm_device_nodes_missing(snapshot: Snapshot):
         yield Hit(f"{len(amd.gpus)} AMD GPU(s) in the KFD topology, but {' and '.join(missing)} missing",
                   [f"KFD topology: {', '.join(g.gfx_target or '?' for g in amd.gpus)}", f"missing: {', '.join(missing)}"],
                   "Start the container with `--device=/dev/kfd --device=/dev/dri --group-add video`.")
+
+
+@check("GPU007", "mig-enabled-without-instances", "warning",
+       "MIG mode is on for a GPU but no MIG instance exists, so CUDA sees nothing on it.",
+       "With MIG enabled, CUDA programs run only inside MIG instances. A GPU in MIG mode with no GPU "
+       "and compute instances created offers no device at all.")
+def mig_without_instances(snapshot: Snapshot):
+    nvidia = snapshot.accelerators.nvidia
+    for gpu in nvidia.gpus if nvidia else []:
+        if gpu.mig_mode_current and not gpu.mig_instances:
+            yield Hit(f"GPU {gpu.index} ({gpu.name}) is in MIG mode with no MIG instance",
+                      [f"GPU {gpu.index}: MIG current {gpu.mig_mode_current}, instances 0 ({nvidia.source})"],
+                      f"Create instances (`sudo nvidia-smi mig -i {gpu.index} -cgi 1g.10gb -C`, profiles from "
+                      f"`nvidia-smi mig -lgip`), or turn MIG off (`sudo nvidia-smi -i {gpu.index} -mig 0`).")
+
+
+@check("GPU008", "cuda-visible-devices-hides-all", "warning",
+       "CUDA_VISIBLE_DEVICES hides every NVIDIA GPU from CUDA programs.",
+       "CUDA enumerates only the devices CUDA_VISIBLE_DEVICES names, and stops at the first entry that "
+       "matches no device. An empty value, -1, or indices/UUIDs that match no GPU leave frameworks "
+       "with no GPU, often by accident (a leftover from a CPU-only job).")
+def visible_devices_hide_all(snapshot: Snapshot):
+    nvidia = snapshot.accelerators.nvidia
+    value = snapshot.accelerators.visibility.get("CUDA_VISIBLE_DEVICES")
+    if value is None or not nvidia or not nvidia.gpus:
+        return
+    known = {str(gpu.index) for gpu in nvidia.gpus}
+    uuids = [gpu.uuid.lower() for gpu in nvidia.gpus if gpu.uuid]
+    uuids += [mig.uuid.lower() for gpu in nvidia.gpus for mig in gpu.mig_instances if mig.uuid]
+    first = value.split(",")[0].strip().lower()
+    # CUDA accepts an index, a full UUID, or a unique UUID prefix ("GPU-8932f937").
+    visible = first in known or (first.startswith(("gpu-", "mig-")) and any(u.startswith(first) for u in uuids))
+    if not visible:
+        yield Hit(f"CUDA_VISIBLE_DEVICES={value!r} hides all {len(nvidia.gpus)} NVIDIA GPU(s)",
+                  [f"CUDA_VISIBLE_DEVICES={value!r} (environment)",
+                   f"GPUs: indices {', '.join(sorted(known))} ({nvidia.source})"],
+                  "`unset CUDA_VISIBLE_DEVICES`, or set it to the GPUs to use (e.g. `export CUDA_VISIBLE_DEVICES=0`).")
+
+
+@check("ROC001", "rocm-build-missing-gfx-target", "error",
+       "The ROCm framework build has no kernels for this AMD GPU's gfx target.",
+       "ROCm builds are compiled for a list of gfx targets (gfx90a, gfx942, gfx1100...). A GPU whose "
+       "target is not in the list fails with 'HIP error: invalid device function'. HSA_OVERRIDE_GFX_VERSION "
+       "can make a close consumer target pass as a listed one, at the user's risk.")
+def rocm_build_missing_target(snapshot: Snapshot):
+    amd = snapshot.accelerators.amd
+    if not amd or not amd.gpus:
+        return
+    for fw in snapshot.frameworks.values():
+        if not fw.build or fw.build.variant != "rocm" or not fw.build.compiled_architectures:
+            continue
+        targets = {arch.split(":")[0] for arch in fw.build.compiled_architectures}  # "gfx90a:xnack-" -> gfx90a
+        for gpu in amd.gpus:
+            if gpu.gfx_target and gpu.gfx_target not in targets:
+                yield Hit(f"{fw.name} {fw.version} (ROCm {fw.build.rocm_version}) has no kernels for AMD GPU "
+                          f"{gpu.node} ({gpu.gfx_target})",
+                          [f"AMD GPU {gpu.node}: {gpu.gfx_target} (KFD topology)",
+                           f"{fw.name} build targets: {' '.join(sorted(targets))}"],
+                          "Install a ROCm build that lists this target (https://download.pytorch.org/whl/rocmX.Y for "
+                          "newer ROCm releases), or build from source with PYTORCH_ROCM_ARCH=" + gpu.gfx_target + ".")

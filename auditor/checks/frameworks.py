@@ -83,3 +83,4 @@ def xla_failed(snapshot: Snapshot):
                           [f"{proof.operation} on {proof.device}: {proof.error}"],
                           "Set jit_compile=False in the meantime; for GPUs check that ptxas/nvvm from "
                           "the CUDA toolkit are found (XLA_FLAGS=--xla_gpu_cuda_data_dir=...).")
+

@@ -1,0 +1,219 @@
+"""The compatibility verdicts, table-driven: each check fires on its case and not on the near miss."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor.checks import run_checks
+from auditor.facts import (AmdFacts, AmdGpu, AppleFacts, ComputeProof, FrameworkBuild, FrameworkDevice,
+                           FrameworkFacts, FrameworkRuntime, MigInstance, NvidiaFacts, NvidiaGpu, ProbeRun)
+from auditor.verdicts import coverage, parse_architecture
+from conftest import quick_snapshot
+from machines import linux_machine
+
+CU126 = ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]
+CU128 = ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+CU130 = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "compute_120"]
+TF220 = ["sm_60", "sm_70", "sm_80", "sm_89", "compute_90"]
+
+
+@pytest.mark.parametrize("archs, cc, expected", [
+    (["sm_80"], "8.6", "sass"),  # same major, older minor: runs
+    (["sm_86"], "8.0", "none"),  # newer minor does not run on older silicon
+    (["sm_80"], "9.0", "none"),  # a new major needs its own SASS or PTX
+    (TF220, "9.0", "ptx"),
+    (TF220, "12.0", "ptx"),
+    (CU128, "12.1", "sass"),  # GB10 runs sm_120
+    (CU126, "12.0", "none"),  # the RTX 5090 'no kernel image' case
+    (["sm_90a"], "9.0", "sass"),
+])
+def test_coverage_rule(archs, cc, expected):
+    assert coverage(archs, cc) == expected
+
+
+def test_parse_architecture():
+    assert parse_architecture("sm_120") == ("sm", (12, 0))
+    assert parse_architecture("compute_90") == ("compute", (9, 0))
+    assert parse_architecture("gfx90a") is None
+
+
+@pytest.fixture
+def machine(fake_root):
+    snapshot = quick_snapshot(fake_root(linux_machine()))
+    snapshot.mode, snapshot.frameworks = "full", {}
+    return snapshot
+
+
+def gpu(index=0, name="NVIDIA GPU", cc="8.6", arch="Ampere", **kw) -> NvidiaGpu:
+    return NvidiaGpu(index=index, name=name, uuid=f"GPU-{index:04d}aaaa", compute_capability=cc, architecture=arch, **kw)
+
+
+def with_nvidia(snapshot, driver: str, *gpus: NvidiaGpu):
+    snapshot.accelerators.nvidia = NvidiaFacts(driver_version=driver, gpus=list(gpus))
+    return snapshot
+
+
+def framework(name="torch", version="2.9.1+cu128", variant="cuda", cuda="12.8", cudnn="9.10.2", archs=CU128,
+              devices=("cpu", "cuda:0")) -> FrameworkFacts:
+    return FrameworkFacts(
+        name=name, probe=ProbeRun(name, "ok"), distribution=name, distribution_version=version.split("+")[0],
+        version=version, build=FrameworkBuild(variant=variant, cuda_version=cuda, cudnn_version=cudnn,
+                                              compiled_architectures=list(archs)),
+        runtime=FrameworkRuntime(),
+        devices=[FrameworkDevice(d, "cpu" if d in ("cpu", "/device:CPU:0") else "cuda") for d in devices],
+        proofs=[ComputeProof(d, "matmul 256x256", "float32", True, 1e-7, 2e-3, 0.001) for d in devices])
+
+
+def codes(snapshot, prefixes=("ARC", "DRV", "FW006", "FW007", "PLT", "ENV003", "ENV004", "ROC", "GPU007", "GPU008")):
+    return sorted(f.code for f in run_checks(snapshot) if f.code.startswith(prefixes))
+
+
+def finding(snapshot, code):
+    return next(f for f in run_checks(snapshot) if f.code == code)
+
+
+def test_rtx5090_with_a_cu126_build_has_no_kernel_image(machine):
+    with_nvidia(machine, "570.133.07", gpu(name="NVIDIA GeForce RTX 5090", cc="12.0", arch="Blackwell"))
+    machine.frameworks["torch"] = framework(version="2.9.1+cu126", cuda="12.6", archs=CU126)
+    assert codes(machine) == ["ARC001"]  # the driver itself is fine: R570 is above CUDA 12.6's own driver
+    fix = finding(machine, "ARC001").fix
+    # The driver (R570, CUDA 12.8) runs cu128 but not cu130 (needs R580): cu128 is the fitting build.
+    assert "pip install torch==2.9.1 --index-url https://download.pytorch.org/whl/cu128" in fix
+
+
+def test_near_miss_sm86_gpu_with_sm80_build(machine):
+    with_nvidia(machine, "570.133.07", gpu(cc="8.6"))
+    machine.frameworks["torch"] = framework(archs=["sm_80"])
+    assert "ARC001" not in codes(machine)
+
+
+def test_hopper_with_an_sm80_only_build(machine):
+    with_nvidia(machine, "570.133.07", gpu(name="NVIDIA H100", cc="9.0", arch="Hopper"))
+    machine.frameworks["torch"] = framework(archs=["sm_80"])
+    assert "ARC001" in codes(machine)
+
+
+def test_tensorflow_ptx_only_on_hopper_is_a_warning(machine):
+    with_nvidia(machine, "580.65.06", gpu(name="NVIDIA H100", cc="9.0", arch="Hopper"))
+    machine.frameworks["tensorflow"] = framework("tensorflow", "2.20.0", cuda="12.5.1", cudnn="9", archs=TF220,
+                                                 devices=("/device:CPU:0", "/device:GPU:0"))
+    assert codes(machine) == ["ARC002"]
+    with_nvidia(machine, "580.65.06", gpu(name="NVIDIA L4", cc="8.9", arch="Ada"))
+    assert codes(machine) == []
+
+
+@pytest.mark.parametrize("driver, expected", [
+    ("520.61.05", ["DRV001"]),  # below the CUDA 12 family floor
+    ("525.60.13", ["DRV002"]),  # exactly the floor: runs, by minor-version compatibility only
+    ("525.60.14", ["DRV002"]),  # one patch above the floor: no DRV001
+    ("570.26", []),  # CUDA 12.8's own driver
+    ("570.86.15", []),
+])
+def test_driver_against_a_cuda_12_8_build(machine, driver, expected):
+    with_nvidia(machine, driver, gpu(cc="8.6"))
+    machine.frameworks["torch"] = framework()
+    assert codes(machine) == expected
+
+
+def test_driver_too_old_names_the_floor_and_a_build_it_runs(machine):
+    with_nvidia(machine, "560.35.03", gpu(cc="8.6"))
+    machine.frameworks["torch"] = framework(version="2.11.0+cu130", cuda="13.0", archs=CU130)
+    found = finding(machine, "DRV001")
+    assert "driver >= 580" in " ".join(found.evidence)
+    assert "--index-url https://download.pytorch.org/whl/cu12" in found.fix  # a CUDA 12 build this driver runs
+
+
+def test_cuda13_build_on_volta(machine):
+    with_nvidia(machine, "580.95.05", gpu(name="Tesla V100", cc="7.0", arch="Volta"))
+    machine.frameworks["torch"] = framework(version="2.11.0+cu130", cuda="13.0", archs=CU130)
+    assert codes(machine) == ["DRV003"]  # said once, by the precise rule, not also as ARC001
+    with_nvidia(machine, "580.95.05", gpu(name="Tesla T4", cc="7.5", arch="Turing"))
+    assert codes(machine) == []
+
+
+@pytest.mark.parametrize("driver, fires", [("590.44.01", True), ("580.95.05", False)])
+def test_driver_branch_after_the_last_one_for_pascal(machine, driver, fires):
+    with_nvidia(machine, driver, gpu(name="Tesla P100", cc="6.0", arch="Pascal"))
+    assert codes(machine) == (["DRV004"] if fires else [])
+
+
+def test_cpu_only_builds_next_to_a_gpu(machine):
+    with_nvidia(machine, "570.133.07", gpu(cc="8.9", arch="Ada"))
+    machine.frameworks["torch"] = framework(version="2.9.1+cpu", variant="cpu", cuda=None, archs=[], devices=("cpu",))
+    machine.frameworks["tensorflow"] = framework("tensorflow", "2.20.0", variant="cpu", cuda=None, archs=[],
+                                                 devices=("/device:CPU:0",))
+    fixes = {f.code + f.title.split()[0]: f.fix for f in run_checks(machine) if f.code == "FW006"}
+    assert "pip install torch==2.9.1 --index-url https://download.pytorch.org/whl/cu128" in fixes["FW006torch"]
+    assert 'pip install "tensorflow[and-cuda]==2.20.0"' in fixes["FW006tensorflow"]
+    machine.accelerators.nvidia = None
+    assert codes(machine) == []
+
+
+def test_cuda_build_that_sees_no_gpu(machine):
+    with_nvidia(machine, "570.133.07", gpu(cc="8.9", arch="Ada"))
+    machine.frameworks["tensorflow"] = framework("tensorflow", "2.20.0", cuda="12.5.1", cudnn="9", archs=TF220,
+                                                 devices=("/device:CPU:0",))
+    found = finding(machine, "FW007")
+    assert "CUDA libraries loaded by tensorflow: none" in found.evidence[2]
+    assert "tensorflow[and-cuda]" in found.fix
+    machine.frameworks["tensorflow"].devices.append(FrameworkDevice("/device:GPU:0", "gpu"))
+    assert "FW007" not in codes(machine)
+
+
+@pytest.mark.parametrize("tf_version, fires", [("2.15.0", True), ("2.10.1", False)])
+def test_tensorflow_gpu_on_native_windows(machine, tf_version, fires):
+    machine.machine.host.os, machine.machine.host.os_release = "Windows", "Windows 10.0.22631"
+    with_nvidia(machine, "576.02", gpu(cc="8.6"))
+    machine.frameworks["tensorflow"] = framework("tensorflow", tf_version, variant="cpu", cuda=None, archs=[],
+                                                 devices=("/device:CPU:0",))
+    assert ("PLT001" in codes(machine)) is fires
+
+
+def test_apple_silicon_rules(machine):
+    machine.accelerators.apple = AppleFacts(macos_version="12.2", arm64=True, mps_eligible=False, tensorflow_metal=None)
+    machine.frameworks["torch"] = framework(version="2.13.0", variant="mps", cuda=None, archs=[], devices=("cpu",))
+    machine.frameworks["tensorflow"] = framework("tensorflow", "2.16.2", variant="cpu", cuda=None, archs=[],
+                                                 devices=("/device:CPU:0",))
+    assert codes(machine) == ["PLT002", "PLT003"]
+    assert finding(machine, "PLT002").fix == "`pip install tensorflow-metal`"
+    machine.accelerators.apple = AppleFacts(macos_version="14.5", arm64=True, mps_eligible=True, tensorflow_metal="1.2.0")
+    assert codes(machine) == []
+
+
+@pytest.mark.parametrize("python, fires", [("3.9.18", True), ("3.10.0", False), ("3.14.0", False), ("3.15.0", True)])
+def test_python_outside_the_torch_release_range(machine, python, fires):
+    machine.machine.python.version = python
+    machine.frameworks["torch"] = framework(version="2.9.1+cpu", variant="cpu", cuda=None, archs=[], devices=("cpu",))
+    assert ("ENV003" in codes(machine)) is fires
+
+
+def test_torch_and_tensorflow_wanting_different_cuda_majors(machine):
+    machine.frameworks["torch"] = framework(version="2.11.0+cu130", cuda="13.0", cudnn="9.19.0", archs=CU130)
+    machine.frameworks["tensorflow"] = framework("tensorflow", "2.20.0", cuda="12.5.1", cudnn="9", archs=TF220)
+    assert finding(machine, "ENV004").title.endswith("want different majors: CUDA 13 vs 12")
+    machine.frameworks["torch"] = framework()  # CUDA 12.8, cuDNN 9: same majors
+    assert "ENV004" not in codes(machine)
+
+
+@pytest.mark.parametrize("target, fires", [("gfx1100", True), ("gfx942", False), ("gfx90a", False)])
+def test_rocm_build_against_the_gpu_target(machine, target, fires):
+    machine.accelerators.amd = AmdFacts(kfd_present=True, render_nodes=["/dev/dri/renderD128"],
+                                        gpus=[AmdGpu(node=1, gfx_target=target)])
+    machine.frameworks["torch"] = framework(version="2.9.1+rocm6.4", variant="rocm", cuda=None,
+                                            archs=["gfx90a:xnack-", "gfx942"], devices=("cpu", "cuda:0"))
+    assert codes(machine) == (["ROC001"] if fires else [])
+
+
+def test_mig_enabled_without_instances(machine):
+    with_nvidia(machine, "550.90.07", gpu(name="NVIDIA H100", cc="9.0", arch="Hopper", mig_mode_current=True))
+    assert codes(machine) == ["GPU007"]
+    machine.accelerators.nvidia.gpus[0].mig_instances = [MigInstance(0, "MIG-1234")]
+    assert codes(machine) == []
+
+
+@pytest.mark.parametrize("value, fires", [("", True), ("-1", True), ("7", True), ("1", False), ("GPU-0001", False),
+                                          ("gpu-0001aa", False), ("GPU-ffff", True)])
+def test_cuda_visible_devices_hiding_every_gpu(machine, value, fires):
+    with_nvidia(machine, "550.90.07", gpu(0), gpu(1))
+    machine.accelerators.visibility["CUDA_VISIBLE_DEVICES"] = value
+    assert codes(machine) == (["GPU008"] if fires else [])
