@@ -27,7 +27,9 @@ class SimulatedMachine:
     env: dict[str, str] = field(default_factory=dict)
     # What the audit must report: dotted paths into the JSON report ("#" is a count) -> value
     expected: dict[str, object] = field(default_factory=dict)
-    expected_findings: set[str] = field(default_factory=set)  # exactly these AUD/GPU codes
+    # Exactly these finding codes, from a full audit with this machine's CPU-only torch 2.13,
+    # tensorflow-cpu 2.21 and CPU JAX meeting the simulated hardware.
+    expected_findings: set[str] = field(default_factory=set)
     mentions: list[str] = field(default_factory=list)  # strings every human-readable format must show
 
     def build(self, root: Path) -> Path:
@@ -90,13 +92,16 @@ def _h100_node() -> SimulatedMachine:
                   "accelerators.nvidia_kernel.driver_version": "550.90.07",
                   "accelerators.nvidia_kernel.device_nodes.#": 10, "accelerators.pci.#": 8,
                   "accelerators.pci.0.driver": "nvidia", "accelerators.pci.0.kind": "gpu"},
+        # CPU-only torch and TensorFlow next to 8 GPUs; R550 runs CUDA 12 but not 13, so cu126.
+        expected_findings={"FW006"},
         mentions=["NVIDIA H100 80GB HBM3", "cc 9.0", "Hopper", "MIG on, 3 instance(s)", "550.90.07",
-                  "supports CUDA up to 12.4"],
+                  "supports CUDA up to 12.4", "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126",
+                  'pip install "tensorflow[and-cuda]==2.21.0"'],
     )
 
 
 def _workstation(name: str, device_id: str, driver: str, cuda: int, gpu: str, cc: str, arch: int, arch_name: str,
-                 memory: int) -> SimulatedMachine:
+                 memory: int, torch_fix: str) -> SimulatedMachine:
     return SimulatedMachine(
         name,
         {**linux_machine(), **_nvidia_kernel(driver, 1)},
@@ -109,7 +114,8 @@ def _workstation(name: str, device_id: str, driver: str, cuda: int, gpu: str, cc
                   "accelerators.nvidia.gpus.0.brand": "GeForce", "accelerators.nvidia.gpus.0.memory_total_bytes": memory,
                   "accelerators.nvidia.cuda_driver_version": f"{cuda // 1000}.{cuda % 1000 // 10}",
                   "accelerators.pci.0.device_id": device_id},
-        mentions=[gpu, f"cc {cc}", arch_name, driver],
+        expected_findings={"FW006"},
+        mentions=[gpu, f"cc {cc}", arch_name, driver, torch_fix],
     )
 
 
@@ -224,11 +230,13 @@ def _tpu_v5e_vm() -> SimulatedMachine:
         pci=[(f"0000:00:{0x04 + i:02x}.0", "0x1ae0", "0x0063", "0x120000", "vfio-pci") for i in range(4)]
         + [("0000:00:03.0", "0x1ae0", "0x0042", "0x020000", "gve")],  # gVNIC: Google's, but a network card
         env={"TPU_ACCELERATOR_TYPE": "v5litepod-4", "TPU_NAME": "trainer-1", "TPU_WORKER_ID": "0"},
+        # The CPU builds of TensorFlow and JAX try the TPU (asked to, by the signals) and fail.
+        expected_findings={"TPU001"},
         expected={"accelerators.tpu.accelerator_type": "v5litepod-4", "accelerators.tpu.chip_count": 4,
                   "accelerators.tpu.worker_id": "0", "accelerators.tpu.name": "trainer-1",
                   "accelerators.tpu.device_nodes": ["/dev/vfio/0", "/dev/vfio/1", "/dev/vfio/2", "/dev/vfio/3"],
                   "accelerators.pci.#": 4},  # the gVNIC is not an accelerator
-        mentions=["v5litepod-4", "4 chip(s)", "TPU_ACCELERATOR_TYPE=v5litepod-4", "/dev/vfio/0"],
+        mentions=["TPU001", 'pip install -U "jax[tpu]"', "pip install tensorflow-tpu", "v5litepod-4", "4 chip(s)", "TPU_ACCELERATOR_TYPE=v5litepod-4", "/dev/vfio/0"],
     )
 
 
@@ -244,7 +252,7 @@ def _nvml_errors() -> SimulatedMachine:
         expected={"accelerators.nvidia.gpus.#": 2, "accelerators.nvidia.gpus.0.name": "NVIDIA A100-SXM4-80GB",
                   "accelerators.nvidia.gpus.0.errors": [], "accelerators.nvidia.gpus.1.index": 1,
                   "accelerators.nvidia.gpus.1.name": None},
-        expected_findings={"GPU004"},
+        expected_findings={"GPU004", "FW006"},
         mentions=["GPU004", "GPU 1"],
     )
 
@@ -263,9 +271,10 @@ def _gpu_without_driver() -> SimulatedMachine:
 MACHINES = [
     _h100_node(),
     _workstation("rtx4090-workstation", "0x2684", "560.35.03", 12060, "NVIDIA GeForce RTX 4090", "8.9", 8, "Ada",
-                 24 * GIB),
+                 24 * GIB, "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"),
+    # torch 2.13 ships sm_120 only in its CUDA 13 builds, which need R580: the driver must move first.
     _workstation("rtx5090-workstation", "0x2b85", "570.133.07", 12080, "NVIDIA GeForce RTX 5090", "12.0", 10,
-                 "Blackwell", 32 * GIB),
+                 "Blackwell", 32 * GIB, "No CUDA build of this torch release runs on this driver and these GPUs"),
     _laptop_without_gpu(),
     _container_without_device_nodes(),
     _mi300x_node(),

@@ -47,14 +47,14 @@ def test_simulated_machine_in_every_format(machine, tmp_path, fake_nvml_dir):
     root = machine.build(tmp_path / "root")
     env = machine_env(machine, tmp_path, fake_nvml_dir)
     snapshot = tmp_path / "snapshot.json"
-    result = run_auditor("audit", "--quick", "--root", str(root), "--format", "json", "--save-snapshot", str(snapshot),
-                         env=env)
+    # A full audit: the real torch, TensorFlow and JAX of this machine meet the simulated hardware.
+    result = run_auditor("audit", "--root", str(root), "--format", "json", "--save-snapshot", str(snapshot), env=env)
     assert result.returncode in (0, 1), result.stderr
     assert "Traceback" not in result.stderr
     report = json.loads(result.stdout)
     for path, value in machine.expected.items():
         assert lookup(report, path) == value, path
-    codes = {f["code"] for f in report["findings"] if f["code"].startswith(("GPU", "AUD"))}
+    codes = {f["code"] for f in report["findings"]}
     assert codes == machine.expected_findings, report["findings"]
     assert result.returncode == (1 if any(f["severity"] == "error" for f in report["findings"]) else 0)
 

@@ -217,3 +217,28 @@ def test_cuda_visible_devices_hiding_every_gpu(machine, value, fires):
     with_nvidia(machine, "550.90.07", gpu(0), gpu(1))
     machine.accelerators.visibility["CUDA_VISIBLE_DEVICES"] = value
     assert codes(machine) == (["GPU008"] if fires else [])
+
+
+def test_tpu_present_but_a_framework_cannot_open_it(machine):
+    from auditor.facts import TpuFacts
+
+    machine.frameworks["jax"] = framework("jax", "0.10.2", variant="cpu", cuda=None, archs=[], devices=("cpu:0",))
+    machine.frameworks["jax"].runtime.backend_errors["tpu"] = "RuntimeError: Backend 'tpu' failed to initialize"
+    assert codes(machine, ("TPU",)) == []  # no TPU signal: nothing to say
+    machine.accelerators.tpu = TpuFacts(signals=["4 Google TPU PCI device(s)"], accelerator_type="v5litepod-4")
+    found = finding(machine, "TPU001")
+    assert found.fix.startswith('Install jax\'s TPU build: `pip install -U "jax[tpu]"`')
+    machine.frameworks["jax"].runtime.backend_errors.clear()  # JAX opened the TPU
+    assert codes(machine, ("TPU",)) == []
+
+
+def test_every_registered_check_is_exercised_by_a_test():
+    """Each code must appear in a test that fires it (see the test modules next to this one)."""
+    from pathlib import Path
+
+    from auditor.checks import REGISTRY
+
+    tests = " ".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py")
+                     if path.name != "test_verdicts.py") + Path(__file__).read_text().split("def test_every_registered")[0]
+    untested = [check.code for check in REGISTRY if f'"{check.code}"' not in tests]
+    assert untested == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.checks import (accelerators, cuda, frameworks, gpu_builds, machine, packages, platform,  # noqa: F401
-                            probes)  # importing registers each module's checks
+                            probes, tpu)  # importing registers each module's checks
 from auditor.checks.base import REGISTRY, SEVERITY_RANK, Check, Finding
 from auditor.checks.selection import Selection
 from auditor.facts import Snapshot
