@@ -23,6 +23,14 @@ def _cuda_builds(snapshot: Snapshot):
             yield fw
 
 
+def _driver_and_cuda_builds(snapshot: Snapshot):
+    """(driver facts, os, framework) for each CUDA build, when the driver version and OS are known."""
+    nvidia, os = snapshot.accelerators.nvidia, host_os(snapshot)
+    if nvidia and nvidia.driver_version and os:
+        for fw in _cuda_builds(snapshot):
+            yield nvidia, os, fw
+
+
 def _gpus(snapshot: Snapshot):
     nvidia = snapshot.accelerators.nvidia
     return [gpu for gpu in nvidia.gpus if gpu.compute_capability] if nvidia else []
@@ -81,10 +89,7 @@ def architecture_by_ptx_only(snapshot: Snapshot):
        "13.x: 580 on Linux) runs any toolkit of that major version. Below it, CUDA cannot initialise: "
        "'CUDA driver version is insufficient for CUDA runtime version'.")
 def driver_below_family(snapshot: Snapshot):
-    nvidia, os = snapshot.accelerators.nvidia, host_os(snapshot)
-    if not nvidia or not nvidia.driver_version or not os:
-        return
-    for fw in _cuda_builds(snapshot):
+    for nvidia, os, fw in _driver_and_cuda_builds(snapshot):
         floor = knowledge.family_floor(int(fw.build.cuda_version.split(".")[0]), os)
         if floor and not driver_runs_cuda(nvidia.driver_version, fw.build.cuda_version, os):
             fitted = torch_cuda_build(snapshot, fw.version) if fw.name == "torch" else None
@@ -102,10 +107,7 @@ def driver_below_family(snapshot: Snapshot):
        "compiled (cudaErrorUnsupportedPtxVersion) and features that need the newer driver fail "
        "with cudaErrorCallRequiresNewerDriver.")
 def driver_below_toolkit(snapshot: Snapshot):
-    nvidia, os = snapshot.accelerators.nvidia, host_os(snapshot)
-    if not nvidia or not nvidia.driver_version or not os:
-        return
-    for fw in _cuda_builds(snapshot):
+    for nvidia, os, fw in _driver_and_cuda_builds(snapshot):
         toolkit = knowledge.toolkit_driver(fw.build.cuda_version, os)
         if (toolkit and driver_runs_cuda(nvidia.driver_version, fw.build.cuda_version, os)
                 and version(nvidia.driver_version) < version(toolkit.driver)):
