@@ -43,10 +43,10 @@ def cli() -> None:
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Read [tool.auditor] settings from FILE instead of the nearest pyproject.toml "
                                  "with one (in this directory or above). The command line wins over the file.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="Deadline in seconds for each framework probe (default 120).")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Read /proc, /sys, /dev and /etc under DIR instead of / (for tests and chroots).")
+              help="Read /proc, /sys, /dev, /etc and /opt under DIR instead of / (for tests and chroots).")
 @click.option("--snapshot", "snapshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Replay a saved snapshot (or JSON report) through the checks instead of probing.")
 @click.option("--save-snapshot", "save_path", type=click.Path(dir_okay=False, path_type=Path), default=None,

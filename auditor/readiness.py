@@ -13,7 +13,7 @@ from typing import Literal, Optional
 
 from auditor.checks.base import Finding
 from auditor.facts import FrameworkFacts, NvidiaGpu, Snapshot
-from auditor.verdicts import torch_cuda_build
+from auditor.verdicts import gpu_build_for
 
 DeviceStatus = Literal["ready", "broken"]
 FrameworkStatus = Literal["ready", "broken", "unproven", "not-importable"]
@@ -143,7 +143,10 @@ def recommend(snapshot: Snapshot, readiness: Readiness, findings: list[Finding])
         choices.append(Choice(fw.framework, device.device, reasons))
     if not snapshot.frameworks:
         steps.append(NextStep("No ML framework is installed", "pip install torch" if not gpus else _gpu_install_step("torch", snapshot).command))
-    return Recommendation(_summary(snapshot, readiness, choices, gpus), choices, steps)
+    unique: dict[str, NextStep] = {}
+    for step in steps:  # two findings may share a fix; say each command once
+        unique.setdefault(step.command or step.reason, step)
+    return Recommendation(_summary(snapshot, readiness, choices, gpus), choices, list(unique.values()))
 
 
 def _summary(snapshot: Snapshot, readiness: Readiness, choices: list[Choice], gpus: list[NvidiaGpu]) -> str:
@@ -165,15 +168,8 @@ def _summary(snapshot: Snapshot, readiness: Readiness, choices: list[Choice], gp
 
 
 def _gpu_install_step(framework: str, snapshot: Snapshot) -> NextStep:
-    if framework == "tensorflow":
-        return NextStep("Install TensorFlow with its CUDA libraries (Linux)", 'pip install "tensorflow[and-cuda]"')
-    installed = snapshot.frameworks.get("torch")
-    fitted = torch_cuda_build(snapshot, installed.version if installed else None)
-    if not fitted:
-        nvidia = snapshot.accelerators.nvidia
-        return NextStep(f"No PyTorch CUDA build runs on driver {nvidia.driver_version if nvidia else '?'} with these "
-                        "GPUs: update the NVIDIA driver first")
-    return NextStep(f"Install PyTorch for the GPU: {fitted.reason}", fitted.command)
+    fitted = gpu_build_for(snapshot, framework)
+    return NextStep(f"Use the GPU with {DISPLAY_NAMES.get(framework, framework)}: {fitted.reason}", fitted.command)
 
 
 def _command_in(fix: str) -> Optional[str]:

@@ -64,8 +64,44 @@ def driver_runs_cuda(driver: str, cuda: str, os: str) -> bool:
 
 @dataclass(frozen=True)
 class FittedBuild:
-    command: str
+    command: Optional[str]  # None when no command can do it (the reason says what must change first)
     reason: str
+
+
+# JAX's CUDA wheels by CUDA major (jax.readthedocs.io, installation: "jax[cuda12]", "jax[cuda13]").
+JAX_CUDA_EXTRAS = (("13", "cuda13"), ("12", "cuda12"))
+
+
+def gpu_build_for(snapshot: Snapshot, framework: str) -> FittedBuild:
+    """How to get a GPU build of this framework on this machine: the command when there is one."""
+    installed = snapshot.frameworks.get(framework)
+    host = snapshot.machine.host
+    if framework == "torch":
+        fitted = torch_cuda_build(snapshot, installed.version if installed else None)
+        return fitted or FittedBuild(None, "no CUDA build of this torch release runs on this driver with these GPUs: "
+                                           "update the NVIDIA driver first")
+    if framework == "tensorflow":
+        if host and host.os == "Windows":
+            return FittedBuild(None, "TensorFlow's GPU build runs only in WSL2 on Windows: `wsl --install`, then "
+                                     "`pip install \"tensorflow[and-cuda]\"` inside it")
+        tf_version = installed.distribution_version if installed else None
+        first = knowledge.tensorflow_rule("and-cuda-extra")
+        if tf_version and version(tf_version) and version(tf_version) < version(first):
+            release = knowledge.tensorflow_release(tf_version)
+            needs = f"CUDA {release.cuda} and cuDNN {release.cudnn}" if release else "its CUDA and cuDNN"
+            return FittedBuild(None, f"TensorFlow {tf_version} predates the and-cuda extra ({first}): install {needs} "
+                                     "from NVIDIA, or upgrade TensorFlow")
+        pin = f"=={tf_version}" if tf_version else ""
+        return FittedBuild(f'pip install "tensorflow[and-cuda]{pin}"',
+                           "TensorFlow's Linux wheels bring their CUDA libraries with the and-cuda extra")
+    if framework == "jax":
+        nvidia, os = snapshot.accelerators.nvidia, host_os(snapshot)
+        for major, extra in JAX_CUDA_EXTRAS:
+            if nvidia and nvidia.driver_version and os and driver_runs_cuda(nvidia.driver_version, major, os):
+                return FittedBuild(f'pip install -U "jax[{extra}]"',
+                                   f"JAX's CUDA {major} wheels run on driver {nvidia.driver_version}")
+        return FittedBuild(None, "no JAX CUDA build runs on this driver: update the NVIDIA driver first")
+    return FittedBuild(None, f"see {framework}'s installation guide for its GPU build")
 
 
 def torch_cuda_build(snapshot: Snapshot, torch_version: Optional[str]) -> Optional[FittedBuild]:

@@ -274,7 +274,7 @@ MACHINES = [
                  24 * GIB, "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"),
     # torch 2.13 ships sm_120 only in its CUDA 13 builds, which need R580: the driver must move first.
     _workstation("rtx5090-workstation", "0x2b85", "570.133.07", 12080, "NVIDIA GeForce RTX 5090", "12.0", 10,
-                 "Blackwell", 32 * GIB, "No CUDA build of this torch release runs on this driver and these GPUs"),
+                 "Blackwell", 32 * GIB, "CUDA build of this torch release runs on this driver with these GPUs: update the NVIDIA driver first"),
     _laptop_without_gpu(),
     _container_without_device_nodes(),
     _mi300x_node(),

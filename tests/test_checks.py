@@ -157,7 +157,8 @@ def test_cpu_only_torch_with_an_nvidia_gpu_gets_a_driver_fitted_install(base, dr
     commands = [step.command for step in recommendation.next_steps]
     pin = torch_version.split("+")[0]
     assert f"pip install torch=={pin} --index-url https://download.pytorch.org/whl/{variant}" in commands
-    assert 'pip install "tensorflow[and-cuda]"' in commands
+    assert 'pip install "tensorflow[and-cuda]==2.21.0"' in commands
+    assert len(commands) == len(set(commands))  # each command once
     assert "install a GPU build" in recommendation.summary
 
 

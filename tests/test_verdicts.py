@@ -242,3 +242,26 @@ def test_every_registered_check_is_exercised_by_a_test():
                      if path.name != "test_verdicts.py") + Path(__file__).read_text().split("def test_every_registered")[0]
     untested = [check.code for check in REGISTRY if f'"{check.code}"' not in tests]
     assert untested == []
+
+
+@pytest.mark.parametrize("driver, extra", [("550.90.07", "cuda12"), ("580.65.06", "cuda13")])
+def test_cpu_jax_next_to_a_gpu_gets_the_jax_cuda_wheel_this_driver_runs(machine, driver, extra):
+    with_nvidia(machine, driver, gpu(cc="9.0", arch="Hopper"))
+    machine.frameworks["jax"] = framework("jax", "0.10.2", variant="cpu", cuda=None, archs=[], devices=("cpu:0",))
+    assert f'`pip install -U "jax[{extra}]"`' in finding(machine, "FW006").fix
+
+
+def test_tensorflow_before_the_and_cuda_extra_names_the_cuda_to_install(machine):
+    with_nvidia(machine, "535.183.01", gpu(cc="8.0"))
+    machine.frameworks["tensorflow"] = framework("tensorflow", "2.13.0", variant="cpu", cuda=None, archs=[],
+                                                 devices=("/device:CPU:0",))
+    fix = finding(machine, "FW006").fix
+    assert "predates the and-cuda extra (2.14)" in fix and "CUDA 11.8 and cuDNN 8.6" in fix
+
+
+def test_tensorflow_gpu_on_windows_points_to_wsl2(machine):
+    machine.machine.host.os = "Windows"
+    with_nvidia(machine, "576.02", gpu(cc="8.6"))
+    machine.frameworks["tensorflow"] = framework("tensorflow", "2.15.0", variant="cpu", cuda=None, archs=[],
+                                                 devices=("/device:CPU:0",))
+    assert finding(machine, "FW006").fix.startswith("TensorFlow's GPU build runs only in WSL2 on Windows")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from auditor.checks.base import Hit, check
 from auditor.facts import FrameworkFacts, Snapshot
-from auditor.verdicts import torch_cuda_build
+from auditor.verdicts import gpu_build_for
 
 
 @check("FW006", "cpu-build-with-usable-gpu", "warning",
@@ -17,7 +17,7 @@ def cpu_build_with_gpu(snapshot: Snapshot):
     if not nvidia or not nvidia.gpus:
         return
     for fw in snapshot.frameworks.values():
-        if not fw.build or fw.build.variant != "cpu" or fw.name not in ("torch", "tensorflow"):
+        if not fw.build or fw.build.variant != "cpu":
             continue
         evidence = [f"{fw.name} {fw.version} build variant: cpu ({fw.sources.get('build', 'build info')})",
                     f"{len(nvidia.gpus)} NVIDIA GPU(s), driver {nvidia.driver_version} ({nvidia.source})"]
@@ -49,13 +49,5 @@ def gpu_not_visible(snapshot: Snapshot):
 
 
 def _gpu_install_fix(snapshot: Snapshot, fw: FrameworkFacts) -> str:
-    host = snapshot.machine.host
-    if fw.name == "tensorflow":
-        if host and host.os == "Windows":
-            return "TensorFlow's GPU build runs only in WSL2 on Windows: `wsl --install`, then `pip install \"tensorflow[and-cuda]\"` there."
-        pin = f"=={fw.distribution_version}" if fw.distribution_version else ""
-        return f"Install TensorFlow with its CUDA libraries: `pip install \"tensorflow[and-cuda]{pin}\"` (Linux)."
-    fitted = torch_cuda_build(snapshot, fw.version)
-    if fitted:
-        return f"`{fitted.command}`: {fitted.reason}."
-    return "No CUDA build of this torch release runs on this driver and these GPUs: update the NVIDIA driver first."
+    fitted = gpu_build_for(snapshot, fw.name)
+    return f"`{fitted.command}`: {fitted.reason}." if fitted.command else f"{fitted.reason[0].upper()}{fitted.reason[1:]}."
