@@ -77,12 +77,13 @@ def assess(snapshot: Snapshot, findings: list[Finding]) -> Readiness:
         status, summary = "unproven", "Quick audit: frameworks were not imported, so nothing was proven."
     elif not frameworks:
         status, summary = "not-ready", "No ML framework (PyTorch, TensorFlow) is installed."
-    elif errors or not ready:
-        status = "not-ready"
-        summary = f"{len(errors)} error finding(s); " + (
-            f"ready: {', '.join(_label(fw) for fw in ready)}." if ready else "no framework proved a computation.")
     else:
-        status, summary = "ready", f"Ready: {', '.join(_label(fw) for fw in ready)}."
+        proven = f"proven: {'; '.join(_label(fw) for fw in ready)}." if ready else "no framework proved a computation."
+        status = "not-ready" if errors or not ready else "ready"
+        summary = f"{len(errors)} error finding(s); {proven}" if status == "not-ready" else proven[0].upper() + proven[1:]
+        nvidia = snapshot.accelerators.nvidia
+        if ready and nvidia and nvidia.gpus and not any(fw.ready_accelerators for fw in ready):
+            summary += f" The {len(nvidia.gpus)} NVIDIA GPU(s) go unused: every framework runs on the CPU."
     return Readiness(status, summary, frameworks)
 
 

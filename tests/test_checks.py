@@ -160,6 +160,7 @@ def test_cpu_only_torch_with_an_nvidia_gpu_gets_a_driver_fitted_install(base, dr
     assert 'pip install "tensorflow[and-cuda]==2.21.0"' in commands
     assert len(commands) == len(set(commands))  # each command once
     assert "install a GPU build" in recommendation.summary
+    assert readiness.summary.endswith("The 1 NVIDIA GPU(s) go unused: every framework runs on the CPU.")
 
 
 def test_a_driver_older_than_every_torch_variant_says_update_the_driver(base):
