@@ -196,9 +196,10 @@ def test_branch_table_matches_the_ga_rows_and_family_floors_sit_below_them():
             floor = knowledge.family_floor(major, "linux")
             if minor > 0 or major != 11:  # 11.0 GA shipped before the 11.x compatibility floor existed
                 assert Version(floor.driver) <= Version(row["linux"]), row["version"]
+    max_branch = {row["cuda_major"]: row["max_driver_branch"] for row in data["family_floors"]}
     for major in (11, 12):
-        assert knowledge.family_floor_max_branch(major) > Version(knowledge.family_floor(major, "linux").driver).release[0]
-    assert knowledge.family_floor_max_branch(13) is None
+        assert max_branch[major] > Version(knowledge.family_floor(major, "linux").driver).release[0]
+    assert max_branch[13] is None
 
 
 def test_torch_rows_are_consistent():
@@ -235,10 +236,6 @@ def test_nvidia_spot_checks():
     assert knowledge.family_floor(12, "linux").driver == "525.60.13"
     assert knowledge.family_floor(11, "linux").driver == "450.80.02"
     assert knowledge.family_floor(13, "windows").driver == "580"
-    assert knowledge.driver_newest_cuda("580.65.06") == "13.0"
-    assert knowledge.driver_newest_cuda("570.86.15") == "12.8"
-    assert knowledge.driver_newest_cuda("595.45.04") == "13.2"
-    assert knowledge.driver_newest_cuda("565.57.01") == "12.6"  # unknown branch: lower bound from R560
     assert knowledge.compute_capability("12.0").architecture.startswith("Blackwell")
     assert "GeForce RTX 5090" in knowledge.compute_capability("12.0").examples
     assert knowledge.compute_capability("sm_86").cc == "8.6"
@@ -314,8 +311,6 @@ def test_unknown_inputs_give_none_or_key_error():
     assert knowledge.toolkit_driver("10.2", "linux") is None
     assert knowledge.toolkit_driver("12.7", "linux") is None
     assert knowledge.family_floor(10, "linux") is None
-    assert knowledge.driver_newest_cuda("418.39") is None
-    assert knowledge.driver_newest_cuda("garbage") is None
     assert knowledge.compute_capability("4.0") is None
     assert knowledge.compute_capability("sm_x") is None
     assert knowledge.last_branch_for("Turing") is None

@@ -28,11 +28,9 @@ __all__ = [
     "TorchRelease",
     "TorchVariant",
     "compute_capability",
-    "driver_newest_cuda",
     "export_pin",
     "export_rule",
     "family_floor",
-    "family_floor_max_branch",
     "last_branch_for",
     "newest_torch_release",
     "tables",
@@ -204,31 +202,6 @@ def family_floor(cuda_major: int, os: str) -> DriverFloor | None:
         if row["cuda_major"] == int(cuda_major) and row["os"] == column:
             return DriverFloor(cuda=str(row["cuda_major"]), driver=row["driver"], source=row["source"])
     return None
-
-
-def family_floor_max_branch(cuda_major: int) -> int | None:
-    """Exclusive upper driver branch of minor-version compatibility for a major (12 -> 580), or None."""
-    for row in _load("cuda-drivers")["family_floors"]:
-        if row["cuda_major"] == int(cuda_major):
-            return row["max_driver_branch"]
-    return None
-
-
-def driver_newest_cuda(driver: str) -> str | None:
-    """Newest CUDA toolkit a driver ships with, via its branch: "570.86.15" -> "12.8".
-
-    A branch missing from the table (e.g. R565) gets the value of the nearest lower known branch,
-    which is a lower bound; a driver older than every known branch gives None.
-    """
-    parsed = _version(driver)
-    if parsed is None:
-        return None
-    branch = parsed.release[0]
-    best = None
-    for row in sorted(_load("cuda-drivers")["branches"], key=lambda r: r["branch"]):
-        if row["branch"] <= branch:
-            best = row["newest_cuda"]
-    return best
 
 
 def compute_capability(cc: str) -> ComputeCapability | None:
