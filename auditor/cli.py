@@ -31,6 +31,9 @@ def cli() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to FILE (atomically) instead of standard output.")
 @click.option("--quick", is_flag=True, help="Read package metadata only; import no framework.")
+@click.option("--deep", is_flag=True,
+              help="Also run the slow proofs: torch.compile, XLA train steps, and every export path "
+                   "(TFLite/LiteRT, SavedModel for TF Serving, ExecuTorch, ONNX Runtime, Core ML, TorchScript).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
               help="Exit 1 when a finding of this severity or worse is found; default: the config file's "
                    "fail-on, else error.")
@@ -51,7 +54,7 @@ def cli() -> None:
               help="Replay a saved snapshot (or JSON report) through the checks instead of probing.")
 @click.option("--save-snapshot", "save_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also save the facts snapshot to FILE (atomically).")
-def audit(output_format: str, output: Optional[Path], quick: bool, fail_on: Optional[str],
+def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, fail_on: Optional[str],
           select: tuple[str, ...], ignore: tuple[str, ...], config_path: Optional[Path], timeout_s: Optional[float],
           root: Optional[Path], snapshot_path: Optional[Path], save_path: Optional[Path]) -> int:
     """Audit this machine and its ML frameworks, and print a readiness report.
@@ -62,6 +65,7 @@ def audit(output_format: str, output: Optional[Path], quick: bool, fail_on: Opti
     from auditor.config import resolve
     from auditor.output import check_writable, write_atomically
     from auditor.probes.fsroot import FsRoot
+    from auditor.probes.registry import EXPORT_PATHS
     from auditor.probes.runner import ProbeOptions
     from auditor.render import FORMATS
     from auditor.render.text import TextRenderer
@@ -73,12 +77,16 @@ def audit(output_format: str, output: Optional[Path], quick: bool, fail_on: Opti
         if path:
             check_writable(path)
     if snapshot_path:
-        probing = [flag for flag, given in (("--quick", quick), ("--timeout", timeout_s), ("--root", root)) if given]
+        probing = [flag for flag, given in (("--quick", quick), ("--deep", deep), ("--timeout", timeout_s),
+                                            ("--root", root)) if given]
         if probing:
             raise InputError(f"--snapshot replays saved facts and cannot be combined with {', '.join(probing)}")
         snapshot = load_snapshot(snapshot_path)
     else:
-        options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), quick=quick, framework_deadline_s=timeout_s)
+        if quick and deep:
+            raise InputError("--quick imports no framework and --deep runs the slowest proofs; choose one")
+        options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), quick=quick, deep=deep,
+                               exports=frozenset(EXPORT_PATHS if deep else ()), framework_deadline_s=timeout_s)
         snapshot = _collect_with_progress(options)
     report = build_report(snapshot, selection)
     if save_path:

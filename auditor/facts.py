@@ -19,7 +19,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 ProbeStatus = Literal["ok", "absent", "error", "timeout", "crashed", "skipped"]
 
@@ -282,7 +282,11 @@ class FrameworkDevice:
 
 @dataclass
 class ComputeProof:
-    """A real computation on one device, compared with a float64 reference."""
+    """A real computation on one device, compared with a float64 reference.
+
+    ``skipped`` says why a proof was deliberately not run in this mode (``ok`` is then
+    false, and the proof is neither a pass nor a failure).
+    """
 
     device: str
     operation: str
@@ -292,6 +296,14 @@ class ComputeProof:
     tolerance: Optional[float] = None
     seconds: Optional[float] = None
     error: Optional[str] = None
+    workload: Optional[str] = None  # matmul, conv2d, train-step (absent in 1.0/1.1 snapshots: a matmul)
+    compiler: Optional[str] = None  # None for eager; xla, torch.compile
+    gflops: Optional[float] = None  # achieved by a larger timed matmul on the same device and dtype
+    skipped: Optional[str] = None
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok and not self.skipped
 
 
 @dataclass
@@ -337,6 +349,47 @@ class FrameworkFacts:
     sources: dict[str, str] = field(default_factory=dict)
 
 
+# --- export and serving paths -------------------------------------------------------
+
+ExportStatus = Literal["ready", "not-installed", "broken", "not-applicable"]
+
+
+@dataclass
+class ExportStage:
+    """One step of an export path: export, convert, save, load, run, compare..."""
+
+    name: str
+    ok: bool
+    seconds: Optional[float] = None
+    detail: Optional[str] = None
+
+
+@dataclass
+class ExportPath:
+    """A tiny model taken down one export or serving path and run in its target runtime.
+
+    ready: converted, run in the target runtime, and its output matched the source model's;
+    not-installed: a package the path needs is missing (``missing``);
+    broken: installed, but a stage failed (``error``, ``stages``);
+    not-applicable: the target runtime cannot run on this platform (Core ML off macOS).
+    A path that was not asked for (no --deep, no profile needing it) is simply absent.
+    """
+
+    name: str  # tflite, tflite-int8, tf-serving, executorch, onnx, coreml, torchscript
+    status: ExportStatus
+    source: Optional[str] = None  # the framework the model came from: torch, tensorflow
+    runtime: Optional[str] = None  # what ran the converted model: "ai_edge_litert 2.3.0", "onnxruntime 1.32.0"
+    tools: dict[str, str] = field(default_factory=dict)  # distribution -> version used on the way
+    missing: list[str] = field(default_factory=list)  # distributions that are not installed
+    seconds: Optional[float] = None  # the whole path, export to compared output
+    max_relative_error: Optional[float] = None  # target runtime vs the source model
+    tolerance: Optional[float] = None
+    error: Optional[str] = None
+    stages: list[ExportStage] = field(default_factory=list)
+    deprecated: Optional[str] = None  # why this path (or the runtime it fell back to) is on its way out
+    details: dict[str, str] = field(default_factory=dict)  # providers used, serving signature, flatc, model size
+
+
 # --- the snapshot --------------------------------------------------------------------
 
 
@@ -349,9 +402,9 @@ class Snapshot:
     accelerators: AcceleratorFacts
     frameworks: dict[str, FrameworkFacts]
     packages: dict[str, PackageFacts]
-    exports: dict[str, Any] = field(default_factory=dict)
+    exports: dict[str, ExportPath] = field(default_factory=dict)  # by path name; filled under --deep
     probes: list[ProbeRun] = field(default_factory=list)
-    mode: Literal["full", "quick"] = "full"
+    mode: Literal["full", "quick", "deep"] = "full"
 
     def probe(self, name: str) -> Optional[ProbeRun]:
         return next((run for run in self.probes if run.name == name), None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from auditor.checks.base import Finding
-from auditor.facts import FrameworkFacts, NvidiaGpu, Snapshot
+from auditor.facts import ComputeProof, FrameworkFacts, NvidiaGpu, Snapshot
 from auditor.verdicts import gpu_build_for
 
 DeviceStatus = Literal["ready", "broken"]
@@ -103,21 +103,32 @@ def _framework_readiness(fw: FrameworkFacts) -> FrameworkReadiness:
         return FrameworkReadiness(fw.name, version, "broken", f"probe {status}: {fw.probe.reason}")
     devices = []
     for device in fw.devices:
-        proofs = [p for p in fw.proofs if p.device == device.id]
-        failed = [p for p in proofs if not p.ok]
-        if not proofs:
+        proofs = [p for p in fw.proofs if p.device == device.id and not p.skipped]
+        # The device stands or falls by its eager float32 proofs; reduced precision and
+        # compilers are reported by their own checks (FW005, FW008, FW009).
+        essential = [p for p in proofs if p.compiler is None and p.dtype == "float32"]
+        failed = [p for p in essential if p.failed]
+        if not essential:
             devices.append(DeviceReadiness(device.id, device.kind, "broken", "no computation was proven"))
         elif failed:
             devices.append(DeviceReadiness(device.id, device.kind, "broken",
                                            "; ".join(f"{p.operation}: {p.error}" for p in failed)))
         else:
-            best = proofs[0]
-            devices.append(DeviceReadiness(device.id, device.kind, "ready",
-                                           f"{best.operation} {best.dtype} matched float64 within "
-                                           f"{best.max_relative_error:.1e} in {best.seconds * 1000:.2f} ms"))
+            devices.append(DeviceReadiness(device.id, device.kind, "ready", _proven_detail(proofs)))
     if any(d.status == "ready" for d in devices):
         return FrameworkReadiness(fw.name, version, "ready", "computation proven", devices)
     return FrameworkReadiness(fw.name, version, "broken", "no device proved a computation", devices)
+
+
+def _proven_detail(proofs: list[ComputeProof]) -> str:
+    """'matmul, conv2d, train step matched float64 in float32 and bfloat16; 370 GFLOP/s float32, ...'"""
+    passed = [p for p in proofs if p.ok and p.compiler is None]
+    workloads = list(dict.fromkeys((p.workload or "matmul").replace("-", " ") for p in passed))
+    dtypes = list(dict.fromkeys(p.dtype for p in passed))
+    worst = max((p.max_relative_error or 0.0) for p in passed)
+    detail = f"{', '.join(workloads)} matched float64 in {' and '.join(dtypes)} (max error {worst:.1e})"
+    speeds = [f"{p.gflops:,.0f} GFLOP/s {p.dtype}" for p in passed if p.gflops]
+    return detail + (f"; matmul {', '.join(speeds)}" if speeds else "")
 
 
 def recommend(snapshot: Snapshot, readiness: Readiness, findings: list[Finding]) -> Recommendation:

@@ -57,30 +57,67 @@ def import_timeout(snapshot: Snapshot):
 
 
 @check("FW004", "compute-proof-failed", "error",
-       "A device failed a real computation or gave wrong numbers.",
-       "The framework ran a seeded float32 matmul on the device and compared it with a float64 "
+       "A device failed a real float32 computation or gave wrong numbers.",
+       "The framework ran a seeded matmul, a 3x3 convolution and one training step (forward, "
+       "backward, SGD update) on the device in float32 and compared each with a float64 NumPy "
        "reference. A device that raises, answers from another device, or exceeds the tolerance "
        "cannot be trusted for training or inference, whatever its availability flag says.")
 def compute_proof_failed(snapshot: Snapshot):
     for fw in snapshot.frameworks.values():
         for proof in fw.proofs:
-            if not proof.ok and "XLA" not in proof.operation:
+            if proof.failed and proof.compiler is None and proof.dtype == "float32":
                 yield Hit(f"{fw.name} {fw.version}: {proof.operation} on {proof.device} failed",
                           [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
-                          "Run the same matmul by hand on that device; for GPUs check the driver, the "
+                          "Run the same computation by hand on that device; for GPUs check the driver, the "
                           "compiled architectures of the build, and `nvidia-smi -q` for errors.")
 
 
 @check("FW005", "xla-compile-failed", "warning",
        "TensorFlow could not compile and run an XLA (jit_compile=True) function.",
        "Keras and tf.function use XLA when asked for jit_compile=True; on TPUs it is the only path. "
-       "A failing XLA compile means those models fail while eager code still runs.")
+       "A failing XLA compile means those models fail while eager code still runs. The matmul and "
+       "convolution are compiled in every full audit, the training step under --deep.")
 def xla_failed(snapshot: Snapshot):
     for fw in snapshot.frameworks.values():
         for proof in fw.proofs:
-            if not proof.ok and "XLA" in proof.operation:
+            if proof.failed and proof.compiler == "xla":
                 yield Hit(f"{fw.name} {fw.version}: XLA compilation failed on {proof.device}",
                           [f"{proof.operation} on {proof.device}: {proof.error}"],
                           "Set jit_compile=False in the meantime; for GPUs check that ptxas/nvvm from "
                           "the CUDA toolkit are found (XLA_FLAGS=--xla_gpu_cuda_data_dir=...).")
 
+
+@check("FW008", "torch-compile-failed", "warning",
+       "torch.compile could not compile and run a training step.",
+       "Under --deep, the auditor compiles one training step with torch.compile (TorchInductor) "
+       "on each device and checks its update against a float64 reference. Inductor generates C++ "
+       "for CPUs, which needs a working C++ compiler, and Triton kernels for GPUs, which need the "
+       "triton package that matches torch. Eager code still runs when this fails, but "
+       "torch.compile'd models, and libraries that compile by default, do not.")
+def torch_compile_failed(snapshot: Snapshot):
+    for fw in snapshot.frameworks.values():
+        for proof in fw.proofs:
+            if proof.failed and proof.compiler == "torch.compile":
+                yield Hit(f"{fw.name} {fw.version}: torch.compile failed on {proof.device}",
+                          [f"{proof.operation} on {proof.device}: {proof.error}"],
+                          "On CPUs install a C++ compiler (`apt-get install g++`); on GPUs reinstall the "
+                          "triton that torch pins (`pip install --force-reinstall torch==<installed>`); "
+                          "meanwhile run eagerly (drop torch.compile).")
+
+
+@check("FW009", "mixed-precision-failed", "warning",
+       "A device computes float32 correctly but fails in bfloat16 or float16.",
+       "Mixed precision (torch.autocast, Keras mixed_float16/mixed_bfloat16, JAX casts) is how "
+       "models train fast on modern accelerators. The auditor runs the same workloads with the "
+       "compute cast to each reduced-precision dtype the device offers and compares them with "
+       "the float64 reference at a tolerance suited to the dtype. A failure means mixed-precision "
+       "training or inference will fail or drift on this device.")
+def mixed_precision_failed(snapshot: Snapshot):
+    for fw in snapshot.frameworks.values():
+        for proof in fw.proofs:
+            if proof.failed and proof.compiler is None and proof.dtype != "float32":
+                yield Hit(f"{fw.name} {fw.version}: {proof.dtype} {proof.operation} on {proof.device} failed",
+                          [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
+                          f"Train in float32 on {proof.device} until this is resolved; check that the "
+                          "device supports the dtype natively (bfloat16 needs compute capability 8.0 on "
+                          "NVIDIA GPUs).")

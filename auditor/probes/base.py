@@ -17,6 +17,12 @@ from auditor.probes.fsroot import FsRoot
 # Set in the framework children's environment when the machine shows TPU signals, so that
 # they initialise the TPU system before listing devices.
 LOOK_FOR_TPU = "AUDITOR_LOOK_FOR_TPU"
+# Set in the framework children's environment under --deep: run the slow proofs too
+# (torch.compile, XLA training steps).
+DEEP = "AUDITOR_DEEP"
+# Set in an export child's environment: the comma-separated export paths it should check
+# (all of its own when unset).
+EXPORT_PATHS = "AUDITOR_EXPORT_PATHS"
 
 
 class ProbeAbsent(Exception):
@@ -48,6 +54,8 @@ class ChildProbe:
     ``imports_framework`` marks the probes that --quick skips.
     ``distributions`` gate it: the probe runs when one of them is installed, or always
     when the tuple is empty.
+    ``exports`` names the export paths an export probe checks; such a probe runs only when
+    one of them is asked for (--deep, or a profile), and lands in ``snapshot.exports``.
     """
 
     name: str
@@ -57,6 +65,7 @@ class ChildProbe:
     imports_framework: bool = True
     deadline_s: float = 120.0
     env: Mapping[str, str] = field(default_factory=dict)
+    exports: tuple[str, ...] = ()
 
     def applies(self, installed: Mapping[str, Any]) -> Optional[str]:
         """The installed distribution that makes this probe worth running, '' if ungated, None if not installed."""

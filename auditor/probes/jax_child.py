@@ -13,7 +13,7 @@ import time
 from auditor.probes.base import LOOK_FOR_TPU
 from auditor.probes.child import describe_exception
 from auditor.probes.loaded_libraries import loaded_libraries
-from auditor.probes.proof import prove_matmul
+from auditor.probes.proof import TRAIN_ORDER, prove_device
 
 _KINDS = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "rocm": "rocm", "tpu": "tpu", "METAL": "mps"}
 
@@ -32,7 +32,10 @@ def collect() -> dict:
             backend_errors["tpu"] = describe_exception(exc)
     devices = [{"id": _device_id(d), "kind": _KINDS.get(d.platform, d.platform), "name": d.device_kind}
                for d in jax.devices() + ([] if jax.default_backend() == "cpu" else jax.devices("cpu"))]
-    proofs = [prove_matmul(device["id"], "float32", _matmul_on(jax, device["id"])) for device in devices]
+    proofs = []
+    for device in devices:
+        # XLA compiles everything JAX runs: that is its ordinary path, so compiler stays None.
+        proofs += prove_device(device["id"], device["kind"], JaxKernels(jax, device["id"]), _dtypes(device))
     return {
         "version": jax.__version__,
         "module_path": jax.__file__,
@@ -47,7 +50,8 @@ def collect() -> dict:
         "proofs": proofs,
         "sources": {"version": "jax.__version__", "build.details.jaxlib": "jaxlib.__version__",
                     "devices": "jax.devices()", "runtime.backend_errors": "jax.devices(platform)",
-                    "proofs": "jnp matmul on each device vs a NumPy float64 reference"},
+                    "proofs": "jitted matmul, conv2d and a jax.grad SGD step on each device "
+                              "vs NumPy float64 references"},
     }
 
 
@@ -55,15 +59,65 @@ def _device_id(device) -> str:
     return f"{device.platform}:{device.id}"
 
 
-def _matmul_on(jax, device_id: str):
-    import jax.numpy as jnp
+def _dtypes(device: dict) -> tuple[str, ...]:
+    # XLA offers bfloat16 on every backend (natively on TPUs and recent CPUs and GPUs);
+    # float16 is a GPU dtype.
+    if device["kind"] in ("cpu", "tpu"):
+        return ("float32", "bfloat16")
+    return ("float32", "float16", "bfloat16")
 
-    device = next(d for d in jax.devices(device_id.split(":")[0]) if _device_id(d) == device_id)
 
-    def run(a, b):
-        product = jnp.matmul(jax.device_put(a, device), jax.device_put(b, device))
-        product.block_until_ready()
-        (ran_on,) = product.devices()
-        return jax.device_get(product), _device_id(ran_on)
+class JaxKernels:
+    """The proof workloads on one JAX device; everything JAX runs is compiled by XLA."""
 
-    return run
+    def __init__(self, jax, device_id: str):
+        import jax.numpy as jnp
+
+        self.jax, self.jnp = jax, jnp
+        self.device = next(d for d in jax.devices(device_id.split(":")[0]) if _device_id(d) == device_id)
+        f32 = jnp.float32
+        self._matmul = jax.jit(lambda a, b, dtype: jnp.matmul(a.astype(dtype), b.astype(dtype)).astype(f32),
+                               static_argnums=2)
+        self._conv2d = jax.jit(lambda x, k, dtype: jax.lax.conv_general_dilated(
+            x.astype(dtype), k.astype(dtype), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")).astype(f32),
+            static_argnums=2)
+
+        def loss(params, x, target, dtype):
+            w1, b1, w2, b2 = (p.astype(dtype) for p in params)
+            output = jnp.tanh(x.astype(dtype) @ w1 + b1) @ w2 + b2
+            return jnp.mean((output.astype(f32) - target) ** 2)
+
+        def step(params, x, target, learning_rate, dtype):
+            # SGD by hand: JAX has no optimizer of its own (optax is a separate package).
+            grads = jax.grad(loss)(params, x, target, dtype)
+            updated = [p - learning_rate * g for p, g in zip(params, grads)]
+            return jnp.concatenate([(new - old).ravel() for new, old in zip(updated, params)])
+
+        self._train_step = jax.jit(step, static_argnums=4)
+
+    def matmul(self, a, b, dtype):
+        return self._result(self._matmul(self._put(a), self._put(b), self._dtype(dtype)))
+
+    def conv2d(self, x, kernel, dtype):
+        return self._result(self._conv2d(self._put(x), self._put(kernel), self._dtype(dtype)))
+
+    def train_step(self, params, x, target, learning_rate, dtype):
+        leaves = [self._put(params[name]) for name in TRAIN_ORDER]
+        return self._result(self._train_step(leaves, self._put(x), self._put(target), learning_rate,
+                                             self._dtype(dtype)))
+
+    def matmul_on_device(self, a, b, dtype):
+        x, y = (self._put(m).astype(self._dtype(dtype)) for m in (a, b))
+        multiply = self.jax.jit(self.jnp.matmul)
+        return lambda: multiply(x, y).block_until_ready()
+
+    def _put(self, array):
+        return self.jax.device_put(array, self.device)
+
+    def _dtype(self, name: str):
+        return getattr(self.jnp, name)
+
+    def _result(self, array):
+        array.block_until_ready()
+        (ran_on,) = array.devices()
+        return self.jax.device_get(array), _device_id(ran_on)

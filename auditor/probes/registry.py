@@ -47,3 +47,19 @@ CHILD_PROBES = (
     ChildProbe("amd-smi", "accelerators.amd_smi", "auditor.probes.amdsmi_child", ("amdsmi",),
                imports_framework=False, deadline_s=20.0),
 )
+# Export and serving paths: each probe converts a tiny model and runs it in the target
+# runtime. They run under --deep (or when a profile asks for one of their paths), in
+# parallel with the framework probes.
+EXPORT_PROBES = (
+    ChildProbe("export-coreml", "exports", "auditor.probes.exports.coreml_child", ("torch",),
+               deadline_s=180.0, exports=("coreml",)),
+    ChildProbe("export-executorch", "exports", "auditor.probes.exports.executorch_child", ("torch",),
+               deadline_s=180.0, exports=("executorch",)),
+    ChildProbe("export-onnx", "exports", "auditor.probes.exports.onnx_child", ("torch",),
+               deadline_s=180.0, exports=("onnx",)),
+    ChildProbe("export-tensorflow", "exports", "auditor.probes.exports.tensorflow_child", TENSORFLOW_DISTRIBUTIONS,
+               deadline_s=180.0, env={"TF_CPP_MIN_LOG_LEVEL": "3"}, exports=("tflite", "tflite-int8", "tf-serving")),
+    ChildProbe("export-torchscript", "exports", "auditor.probes.exports.torchscript_child", ("torch",),
+               deadline_s=120.0, exports=("torchscript",)),
+)
+EXPORT_PATHS = tuple(path for probe in EXPORT_PROBES for path in probe.exports)

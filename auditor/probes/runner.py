@@ -15,13 +15,12 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional
 
 import auditor
-from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, AmdSmiFacts, FrameworkFacts, MachineFacts, NvidiaFacts,
-                           ProbeRun,
-                           Snapshot, SnapshotFormatError, from_dict)
-from auditor.probes.base import LOOK_FOR_TPU, ChildProbe, InlineProbe, ProbeAbsent, ProbeContext
+from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, AmdSmiFacts, ExportPath, FrameworkFacts, MachineFacts,
+                           NvidiaFacts, ProbeRun, Snapshot, SnapshotFormatError, from_dict)
+from auditor.probes.base import DEEP, EXPORT_PATHS, LOOK_FOR_TPU, ChildProbe, InlineProbe, ProbeAbsent, ProbeContext
 from auditor.probes.child import ChildOutcome, RunningChild, describe_exception
 from auditor.probes.fsroot import FsRoot
-from auditor.probes.registry import CHILD_PROBES, INLINE_PROBES, PACKAGES, TPU
+from auditor.probes.registry import CHILD_PROBES, EXPORT_PROBES, INLINE_PROBES, PACKAGES, TPU
 
 ProgressCallback = Callable[[str, str], None]  # (probe name, status)
 
@@ -31,6 +30,8 @@ class ProbeOptions:
     root: FsRoot = field(default_factory=FsRoot)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     quick: bool = False
+    deep: bool = False  # also the slow proofs: torch.compile, XLA train steps
+    exports: frozenset[str] = frozenset()  # export paths to check (all of them under --deep)
     framework_deadline_s: Optional[float] = None  # None: each probe's own default
 
 
@@ -42,11 +43,15 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
     sections = {"machine": machine, "accelerators": accelerators}
     tpu = _place(sections, TPU, _run_inline(TPU, ctx, runs))
 
+    exports: dict[str, ExportPath] = {}
+    export_probes = [p for p in EXPORT_PROBES if set(p.exports) & options.exports]
     started: dict[str, RunningChild] = {}
-    for probe in CHILD_PROBES:
+    for probe in (*CHILD_PROBES, *export_probes):
         distribution = probe.applies(packages)
+        wanted = [path for path in probe.exports if path in options.exports]
         if distribution is None:
             runs.append(ProbeRun(probe.name, "absent", f"none of {', '.join(probe.distributions)} is installed"))
+            exports.update((path, ExportPath(path, "not-installed", missing=[probe.distributions[0]])) for path in wanted)
         elif options.quick and probe.imports_framework:
             runs.append(ProbeRun(probe.name, "skipped", "--quick reads package metadata only"))
         else:
@@ -54,11 +59,21 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
             env = {**probe.env, **options.environ}
             if tpu:
                 env[LOOK_FOR_TPU] = "1"
+            if options.deep:
+                env[DEEP] = "1"
+            if wanted:
+                env[EXPORT_PATHS] = ",".join(wanted)
             started[probe.name] = RunningChild(probe.module, deadline, env)
 
     for probe in INLINE_PROBES:
         _place(sections, probe, _run_inline(probe, ctx, runs))
     outcomes = _wait_all(started, on_progress)
+
+    for probe in export_probes:
+        if probe.name in outcomes:
+            run, paths = _judge_exports(probe, outcomes[probe.name], options.exports)
+            runs.append(run)
+            exports.update(paths)
 
     frameworks: dict[str, FrameworkFacts] = {}
     for probe in CHILD_PROBES:
@@ -81,7 +96,7 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
     _match_gpus_by_uuid(frameworks, accelerators)
 
     order = {name: i for i, name in enumerate(["packages", TPU.name, *(p.name for p in INLINE_PROBES),
-                                                *(p.name for p in CHILD_PROBES)])}
+                                                *(p.name for p in CHILD_PROBES), *(p.name for p in EXPORT_PROBES)])}
     return Snapshot(
         schema_version=SCHEMA_VERSION,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -90,9 +105,9 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
         accelerators=accelerators,
         frameworks=frameworks,
         packages=packages,
-        exports={},
+        exports={path: exports[path] for path in sorted(exports)},
         probes=sorted(runs, key=lambda run: order[run.name]),
-        mode="quick" if options.quick else "full",
+        mode="quick" if options.quick else "deep" if options.deep else "full",
     )
 
 
@@ -171,3 +186,18 @@ def _judge_payload(probe: ChildProbe, outcome: ChildOutcome) -> tuple[ProbeRun, 
         return run, from_dict(_ACCELERATOR_TYPES[probe.provides], outcome.payload)
     except SnapshotFormatError as exc:
         return ProbeRun(probe.name, "error", f"the probe returned malformed facts: {exc}", outcome.duration_s), None
+
+
+def _judge_exports(probe: ChildProbe, outcome: ChildOutcome, asked: frozenset[str]) -> tuple[ProbeRun, dict[str, ExportPath]]:
+    """The export paths a probe checked. A probe that crashed or ran out of time mid-conversion
+    leaves its paths broken: a converter that hangs or segfaults is what a user would hit too."""
+    run = ProbeRun(probe.name, outcome.status, outcome.reason, outcome.duration_s)
+    wanted = [path for path in probe.exports if path in asked]
+    if outcome.status == "ok":
+        try:
+            returned = outcome.payload["paths"]
+            return run, {path: from_dict(ExportPath, returned[path], f"$.paths.{path}") for path in wanted}
+        except (KeyError, TypeError, SnapshotFormatError) as exc:
+            run = ProbeRun(probe.name, "error", f"the probe returned malformed facts: {exc}", outcome.duration_s)
+    failure = f"the {probe.name} probe {run.status}: {run.reason}"
+    return run, {path: ExportPath(path, "broken", error=failure) for path in wanted}

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import time
 
-from auditor.probes.base import LOOK_FOR_TPU
+from auditor.probes.base import DEEP, LOOK_FOR_TPU
 from auditor.probes.child import describe_exception
 from auditor.probes.loaded_libraries import library_version, loaded_libraries
-from auditor.probes.proof import prove_matmul
+from auditor.probes.proof import TRAIN_ORDER, prove_device, skipped
 
 _DEVICE_KINDS = {"CPU": "cpu", "GPU": "gpu", "TPU": "tpu"}
 
@@ -42,10 +42,11 @@ def collect() -> dict:
         devices += [{"id": f"/device:TPU:{d.name.rsplit(':', 1)[-1]}", "kind": "tpu"}
                     for d in tf.config.list_logical_devices("TPU")
                     if f"/device:TPU:{d.name.rsplit(':', 1)[-1]}" not in known]
-    proofs = [prove_matmul(d["id"], "float32", _matmul_on(tf, d["id"])) for d in devices]
-    # XLA compiles the same product; jit_compile=True fails loudly when XLA cannot run.
-    proofs += [prove_matmul(d["id"], "float32", _matmul_on(tf, d["id"], jit_compile=True), "matmul (XLA jit_compile)")
-               for d in devices if d["kind"] != "tpu"]
+    proofs = []
+    for device in devices:
+        proofs += prove_device(device["id"], device["kind"], TensorFlowKernels(tf, device["id"]), _dtypes(device))
+        if device["kind"] != "tpu":  # on a TPU every tf.function is XLA already
+            proofs += _xla_proofs(tf, device)
     libraries = loaded_libraries()
     variant = "cuda" if info.get("is_cuda_build") else "rocm" if info.get("is_rocm_build") else "cpu"
     return {
@@ -77,7 +78,8 @@ def collect() -> dict:
             "build": "tf.sysconfig.get_build_info()",
             "runtime.loaded_libraries": "/proc/self/maps",
             "devices": "tf.config.list_physical_devices() + get_device_details()",
-            "proofs": "matmul (eager and XLA) on each device vs a NumPy float64 reference",
+            "proofs": "matmul, conv2d and a train step on each device (mixed precision for bfloat16/float16), "
+                      "eager and XLA (jit_compile=True), vs NumPy float64 references",
         },
     }
 
@@ -95,13 +97,86 @@ def _device(tf, physical) -> dict:
     return device
 
 
-def _matmul_on(tf, device: str, jit_compile: bool = False):
-    multiply = tf.function(tf.linalg.matmul, jit_compile=True) if jit_compile else tf.linalg.matmul
+def _dtypes(device: dict) -> tuple[str, ...]:
+    """float32 everywhere, plus the mixed-precision dtypes of the device: bfloat16 on CPUs
+    (oneDNN) and TPUs, float16 on GPUs, bfloat16 on GPUs from compute capability 8.0."""
+    if device["kind"] in ("cpu", "tpu"):
+        return ("float32", "bfloat16")
+    major = int((device.get("compute_capability") or "0.0").split(".")[0])
+    return ("float32", "float16", "bfloat16") if major >= 8 else ("float32", "float16")
 
-    def run(a, b):
-        with tf.device(device):
-            product = multiply(tf.constant(a), tf.constant(b))
-        ran_on = product.device.split("device:", 1)[-1]
-        return product.numpy(), f"/device:{ran_on}"
 
-    return run
+def _xla_proofs(tf, device: dict) -> list[dict]:
+    """XLA (jit_compile=True) compiles each workload; it fails loudly when XLA cannot run.
+    The matmul and convolution compile in a fraction of a second and always run; the train
+    step's gradient graph takes longer to compile and runs under --deep."""
+    kernels = TensorFlowKernels(tf, device["id"], jit_compile=True)
+    proofs = prove_device(device["id"], device["kind"], kernels, ("float32",), compiler="xla",
+                          workloads=("matmul", "conv2d"))
+    if os.environ.get(DEEP):
+        return proofs + prove_device(device["id"], device["kind"], kernels, ("float32",), compiler="xla",
+                                     workloads=("train-step",))
+    return proofs + [skipped(device["id"], "train-step", "float32", "xla",
+                             "needs --deep (compiling the gradient graph with XLA takes longer)")]
+
+
+class TensorFlowKernels:
+    """The proof workloads on one TensorFlow device, eagerly or compiled by XLA.
+
+    Mixed precision the way Keras does it: variables stay float32 and are cast to the
+    compute dtype in the forward pass; gradients flow back through the casts as float32.
+    """
+
+    def __init__(self, tf, device: str, jit_compile: bool = False):
+        self.tf, self.device = tf, device
+        compile_ = (lambda f: tf.function(f, jit_compile=True)) if jit_compile else (lambda f: f)
+        self._matmul = compile_(lambda a, b, dtype: tf.cast(tf.linalg.matmul(tf.cast(a, dtype), tf.cast(b, dtype)),
+                                                            tf.float32))
+        self._conv2d = compile_(lambda x, k, dtype: tf.cast(tf.nn.conv2d(tf.cast(x, dtype), tf.cast(k, dtype), 1,
+                                                                         "SAME"), tf.float32))
+        self._train_step = compile_(self._step)
+
+    def matmul(self, a, b, dtype):
+        with self.tf.device(self.device):
+            return self._result(self._matmul(self.tf.constant(a), self.tf.constant(b), self._dtype(dtype)))
+
+    def conv2d(self, x, kernel, dtype):
+        with self.tf.device(self.device):
+            return self._result(self._conv2d(self.tf.constant(x), self.tf.constant(kernel), self._dtype(dtype)))
+
+    def train_step(self, params, x, target, learning_rate, dtype):
+        tf = self.tf
+        with tf.device(self.device):
+            variables = [tf.Variable(params[name]) for name in TRAIN_ORDER]
+            deltas = self._train_step(variables, tf.constant(x), tf.constant(target),
+                                      tf.constant(learning_rate, tf.float32), self._dtype(dtype))
+            return self._result(deltas)
+
+    def matmul_on_device(self, a, b, dtype):
+        tf = self.tf
+        with tf.device(self.device):
+            x, y = (tf.cast(tf.constant(m), self._dtype(dtype)) for m in (a, b))
+
+        def multiply():
+            with tf.device(self.device):
+                tf.linalg.matmul(x, y).numpy()  # .numpy() waits for the kernel
+
+        return multiply
+
+    def _step(self, variables, x, target, learning_rate, dtype):
+        tf = self.tf
+        before = [tf.identity(v) for v in variables]
+        with tf.GradientTape() as tape:
+            w1, b1, w2, b2 = (tf.cast(v, dtype) for v in variables)
+            output = tf.linalg.matmul(tf.tanh(tf.linalg.matmul(tf.cast(x, dtype), w1) + b1), w2) + b2
+            loss = tf.reduce_mean(tf.square(tf.cast(output, tf.float32) - target))
+        for variable, gradient in zip(variables, tape.gradient(loss, variables)):
+            # The kernel every TensorFlow SGD optimizer ends in, without importing Keras.
+            tf.raw_ops.ResourceApplyGradientDescent(var=variable.handle, alpha=learning_rate, delta=gradient)
+        return tf.concat([tf.reshape(v - old, [-1]) for v, old in zip(variables, before)], 0)
+
+    def _dtype(self, name: str):
+        return getattr(self.tf, name)
+
+    def _result(self, tensor):
+        return tensor.numpy(), "/device:" + tensor.device.split("device:", 1)[-1]

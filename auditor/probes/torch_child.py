@@ -7,11 +7,18 @@ returns [] whenever CUDA is unavailable).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import time
 
+from auditor.probes.base import DEEP
 from auditor.probes.loaded_libraries import library_version, loaded_libraries
-from auditor.probes.proof import prove_matmul
+from auditor.probes.proof import TRAIN_ORDER, prove_device, skipped
+
+# torch.compile runs Inductor, which generates and compiles C++ (CPU) or Triton (GPU)
+# code: seconds even for a tiny model, so it runs under --deep only.
+COMPILE_DEFERRED = "needs --deep (torch.compile generates and compiles code: seconds even for a tiny model)"
 
 
 def collect() -> dict:
@@ -26,7 +33,15 @@ def collect() -> dict:
         "xpu": bool(hasattr(torch, "xpu") and torch.xpu.is_available()),
     }
     devices = _devices(torch, build["variant"], backends)
-    proofs = [prove_matmul(device["id"], "float32", _matmul_on(torch, device["id"])) for device in devices]
+    proofs = []
+    for device in devices:
+        kernels = TorchKernels(torch, device["id"])
+        proofs += prove_device(device["id"], device["kind"], kernels, _dtypes(torch, device))
+        if os.environ.get(DEEP):
+            proofs += prove_device(device["id"], device["kind"], TorchKernels(torch, device["id"], compiled=True),
+                                   ("float32",), compiler="torch.compile", workloads=("train-step",))
+        else:
+            proofs.append(skipped(device["id"], "train-step", "float32", "torch.compile", COMPILE_DEFERRED))
     libraries = loaded_libraries()
     cudnn_runtime = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return {
@@ -54,7 +69,8 @@ def collect() -> dict:
             "runtime.cudnn_version": "torch.backends.cudnn.version()",
             "runtime.backends": "torch.cuda/mps/xpu.is_available()",
             "devices": "torch.cuda.get_device_properties()",
-            "proofs": "matmul on each device vs a NumPy float64 reference",
+            "proofs": "matmul, conv2d and an SGD train step on each device (autocast for bfloat16/float16), "
+                      "vs NumPy float64 references; torch.compile under --deep",
         },
     }
 
@@ -126,16 +142,87 @@ def _devices(torch, variant: str, backends: dict) -> list[dict]:
     return devices
 
 
-def _matmul_on(torch, device: str):
-    def run(a, b):
-        x = torch.from_numpy(a).to(device)
-        y = torch.from_numpy(b).to(device)
-        product = x @ y
-        ran_on = str(product.device)
-        # .cpu() synchronises, so the time includes the kernel, not just its launch.
-        return product.cpu().numpy(), "cuda:0" if ran_on == "cuda" else ran_on
+def _dtypes(torch, device: dict) -> tuple[str, ...]:
+    """float32 everywhere, plus the reduced-precision dtypes the device computes natively or
+    that autocast offers on it (CPU autocast is bfloat16; CUDA has float16 everywhere and
+    bfloat16 from compute capability 8.0, Ampere)."""
+    kind = device["kind"]
+    if kind == "cpu":
+        return ("float32", "bfloat16")
+    if kind == "cuda":
+        major = int((device.get("compute_capability") or "0.0").split(".")[0])
+        return ("float32", "float16", "bfloat16") if major >= 8 else ("float32", "float16")
+    if kind == "rocm":
+        return ("float32", "float16", "bfloat16") if torch.cuda.is_bf16_supported() else ("float32", "float16")
+    return ("float32", "float16")
 
-    return run
+
+class TorchKernels:
+    """The proof workloads on one torch device, in eager mode or through torch.compile."""
+
+    def __init__(self, torch, device: str, compiled: bool = False):
+        self.torch, self.device, self.compiled = torch, device, compiled
+        self.device_type = device.split(":")[0]
+        self._loss = torch.compile(_mlp_loss) if compiled else _mlp_loss
+
+    def matmul(self, a, b, dtype):
+        with self._autocast(dtype):
+            return self._result(self._tensor(a) @ self._tensor(b))
+
+    def conv2d(self, x, kernel, dtype):
+        functional = self.torch.nn.functional
+        images = self._tensor(x).permute(0, 3, 1, 2)  # NHWC -> NCHW
+        weights = self._tensor(kernel).permute(3, 2, 0, 1)  # HWIO -> OIHW
+        with self._autocast(dtype):
+            out = functional.conv2d(images, weights, padding=1)
+        return self._result(out.permute(0, 2, 3, 1))
+
+    def train_step(self, params, x, target, learning_rate, dtype):
+        torch = self.torch
+        # A copy: on the CPU from_numpy shares memory, and the step must not move the shared operands.
+        leaves = [self._tensor(params[name]).clone().requires_grad_() for name in TRAIN_ORDER]
+        before = [leaf.detach().clone() for leaf in leaves]
+        optimizer = torch.optim.SGD(leaves, lr=learning_rate)
+        optimizer.zero_grad()
+        with self._autocast(dtype):
+            loss = self._loss(self._tensor(x), self._tensor(target), *leaves)
+        loss.backward()
+        optimizer.step()
+        return self._result(torch.cat([(leaf.detach() - old).flatten() for leaf, old in zip(leaves, before)]))
+
+    def matmul_on_device(self, a, b, dtype):
+        torch = self.torch
+        x, y = (self._tensor(m).to(getattr(torch, dtype)) for m in (a, b))
+
+        def multiply():
+            x @ y
+            self._synchronize()
+
+        return multiply
+
+    def _autocast(self, dtype):
+        if dtype == "float32":
+            return contextlib.nullcontext()
+        return self.torch.autocast(self.device_type, dtype=getattr(self.torch, dtype))
+
+    def _tensor(self, array):
+        return self.torch.from_numpy(array).to(self.device)
+
+    def _result(self, tensor):
+        # .cpu() synchronises, so the proof's time includes the kernel, not just its launch.
+        where = tensor.device
+        ran_on = f"{where.type}:{where.index or 0}" if ":" in self.device else where.type
+        return tensor.detach().float().cpu().numpy(), ran_on
+
+    def _synchronize(self):
+        module = getattr(self.torch, self.device_type, None)
+        if self.device_type != "cpu" and module is not None and hasattr(module, "synchronize"):
+            module.synchronize()
+
+
+def _mlp_loss(x, target, w1, b1, w2, b2):
+    output = (x @ w1 + b1).tanh() @ w2 + b2
+    return ((output.float() - target) ** 2).mean()
 
 
 def _cudnn_text(version) -> str | None:

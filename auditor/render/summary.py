@@ -143,14 +143,25 @@ def build_line(fw: FrameworkFacts) -> str:
 
 
 def proof_lines(fw: FrameworkFacts) -> list[str]:
-    lines = []
+    """One line per device, dtype and compiler: how many workloads passed, the worst error
+    and the achieved matmul GFLOP/s; failures and deferred proofs get a line each."""
+    lines, groups = [], {}
     for proof in fw.proofs:
-        if proof.ok:
-            lines.append(f"{proof.device}: {proof.operation} {proof.dtype} ok, error {proof.max_relative_error:.1e}, "
-                         f"{proof.seconds * 1000:.2f} ms")
+        if proof.skipped:
+            lines.append(f"{proof.device} {proof.compiler or ''} {proof.operation}: not run, {proof.skipped}".replace("  ", " "))
+        elif proof.failed:
+            lines.append(f"{proof.device} {proof.dtype} {proof.compiler or ''} {proof.operation} FAILED: {proof.error}"
+                         .replace("  ", " "))
         else:
-            lines.append(f"{proof.device}: {proof.operation} {proof.dtype} FAILED: {proof.error}")
-    return lines
+            groups.setdefault((proof.device, proof.dtype, proof.compiler), []).append(proof)
+    passed = []
+    for (device, dtype, compiler), proofs in groups.items():
+        names = ", ".join((p.workload or "matmul").replace("-", " ") for p in proofs)
+        worst = max(p.max_relative_error or 0.0 for p in proofs)
+        speed = next((f", {p.gflops:,.0f} GFLOP/s" for p in proofs if p.gflops), "")
+        label = f"{device} {dtype}" + (f" {compiler}" if compiler else "")
+        passed.append(f"{label}: {names} ok (error {worst:.1e}{speed})")
+    return passed + lines
 
 
 def framework_status(fw: FrameworkFacts) -> str:
