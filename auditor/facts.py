@@ -301,6 +301,11 @@ class ComputeProof:
     gflops: Optional[float] = None  # achieved by a larger timed matmul on the same device and dtype
     skipped: Optional[str] = None
 
+    def __post_init__(self) -> None:
+        # Snapshots before 1.2 named the compiler only in the operation: "matmul (XLA jit_compile)".
+        if self.compiler is None and "(XLA" in self.operation:
+            self.compiler = "xla"
+
     @property
     def failed(self) -> bool:
         return not self.ok and not self.skipped

@@ -12,13 +12,22 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from auditor.checks.base import Finding
-from auditor.facts import ComputeProof, FrameworkFacts, NvidiaGpu, Snapshot
-from auditor.verdicts import gpu_build_for
+from auditor.facts import ComputeProof, ExportPath, ExportStatus, FrameworkFacts, NvidiaGpu, Snapshot
+from auditor.verdicts import export_install_command, gpu_build_for
 
 DeviceStatus = Literal["ready", "broken"]
 FrameworkStatus = Literal["ready", "broken", "unproven", "not-importable"]
 
 DISPLAY_NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow", "jax": "JAX"}
+EXPORT_TITLES = {
+    "tflite": "TensorFlow -> TFLite, run in LiteRT",
+    "tflite-int8": "TensorFlow -> TFLite int8 (post-training quantized), run in LiteRT",
+    "tf-serving": "TensorFlow -> SavedModel for TF Serving, reloaded and served by signature",
+    "executorch": "PyTorch -> torch.export -> ExecuTorch .pte (XNNPACK), run in the ExecuTorch runtime",
+    "onnx": "PyTorch -> ONNX (dynamo exporter), run in ONNX Runtime",
+    "coreml": "PyTorch -> Core ML (coremltools)",
+    "torchscript": "PyTorch -> TorchScript (deprecated), reloaded and run",
+}
 
 
 @dataclass
@@ -43,10 +52,20 @@ class FrameworkReadiness:
 
 
 @dataclass
+class ExportReadiness:
+    path: str
+    title: str
+    status: ExportStatus
+    detail: str
+    command: Optional[str] = None  # installs what a not-installed path is missing, fitted to torch
+
+
+@dataclass
 class Readiness:
     status: Literal["ready", "not-ready", "unproven"]
     summary: str
     frameworks: list[FrameworkReadiness] = field(default_factory=list)
+    exports: list[ExportReadiness] = field(default_factory=list)  # the paths checked (--deep or a profile)
 
 
 @dataclass
@@ -84,7 +103,23 @@ def assess(snapshot: Snapshot, findings: list[Finding]) -> Readiness:
         nvidia = snapshot.accelerators.nvidia
         if ready and nvidia and nvidia.gpus and not any(fw.ready_accelerators for fw in ready):
             summary += f" The {len(nvidia.gpus)} NVIDIA GPU(s) go unused: every framework runs on the CPU."
-    return Readiness(status, summary, frameworks)
+    return Readiness(status, summary, frameworks, [_export_readiness(snapshot, path) for path in snapshot.exports.values()])
+
+
+def _export_readiness(snapshot: Snapshot, path: ExportPath) -> ExportReadiness:
+    title = EXPORT_TITLES.get(path.name, path.name)
+    if path.status == "ready":
+        detail = (f"{path.runtime}: output matched the source model within {path.max_relative_error:.1e} "
+                  f"in {path.seconds:.1f} s")
+        return ExportReadiness(path.name, title, path.status, detail + (f"; {path.deprecated}" if path.deprecated else ""))
+    if path.status == "not-installed":
+        return ExportReadiness(path.name, title, path.status, f"missing {', '.join(path.missing)}",
+                               export_install_command(snapshot, path.missing))
+    if path.status == "not-applicable":
+        done = ", ".join(stage.name for stage in path.stages if stage.ok)
+        reason = path.details.get("predict") or path.error or "not applicable on this platform"
+        return ExportReadiness(path.name, title, path.status, reason + (f" ({done} passed here)" if done else ""))
+    return ExportReadiness(path.name, title, path.status, path.error or "failed")
 
 
 def _label(fw: FrameworkReadiness) -> str:

@@ -133,3 +133,24 @@ def torch_cuda_build(snapshot: Snapshot, torch_version: Optional[str]) -> Option
 def _describe(gpus: list[NvidiaGpu]) -> str:
     capabilities = sorted({gpu.compute_capability for gpu in gpus if gpu.compute_capability})
     return "compute capability " + ", ".join(capabilities) if capabilities else "these GPUs"
+
+
+def export_tool_requirement(snapshot: Snapshot, distribution: str) -> str:
+    """The pip requirement for an export tool that fits the installed torch: ExecuTorch pinned to a
+    release whose declared torch range admits it, coremltools to one tested with it, onnxscript at
+    the version the dynamo exporter needs; any other distribution unpinned."""
+    torch = snapshot.packages.get("torch")
+    if distribution in ("executorch", "coremltools") and torch:
+        fitted = knowledge.export_tool_for_torch(distribution, torch.version)
+        return f"{distribution}=={fitted}" if fitted else distribution
+    if distribution == "onnxscript":
+        return knowledge.export_rule("onnxscript-recommended")
+    return distribution
+
+
+def export_install_command(snapshot: Snapshot, missing: list[str]) -> Optional[str]:
+    """`pip install ...` for an export path's missing distributions, fitted to the installed torch."""
+    if not missing:
+        return None
+    requirements = [export_tool_requirement(snapshot, distribution) for distribution in missing]
+    return "pip install " + " ".join(f'"{r}"' if any(c in r for c in "<>=") else r for r in requirements)

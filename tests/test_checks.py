@@ -32,7 +32,7 @@ def base(fake_root) -> Snapshot:
 def _framework(name, version, device, xla=False, variant="cpu") -> FrameworkFacts:
     proofs = [ComputeProof(device, "matmul 256x256", "float32", True, 6e-7, 2e-3, 0.001)]
     if xla:
-        proofs.append(ComputeProof(device, "matmul (XLA jit_compile) 256x256", "float32", True, 6e-7, 2e-3, 0.002))
+        proofs.append(ComputeProof(device, "matmul 256x256", "float32", True, 6e-7, 2e-3, 0.002, compiler="xla"))
     return FrameworkFacts(name=name, probe=ProbeRun(name, "ok", None, 1.0), distribution=name,
                           distribution_version=version.split("+")[0], version=version,
                           build=FrameworkBuild(variant=variant), devices=[FrameworkDevice(device, "cpu")], proofs=proofs)
@@ -84,10 +84,42 @@ def test_wrong_numbers_make_a_device_broken_not_ready(base):
 
 
 def test_failed_xla_is_a_warning_and_eager_stays_ready(base):
-    base.frameworks["tensorflow"].proofs[1] = ComputeProof("/device:CPU:0", "matmul (XLA jit_compile) 256x256",
-                                                           "float32", False, error="InternalError: ptxas not found")
+    base.frameworks["tensorflow"].proofs[1] = ComputeProof("/device:CPU:0", "matmul 256x256", "float32", False,
+                                                           error="InternalError: ptxas not found", compiler="xla")
     findings = run_checks(base)
     assert [(f.code, f.severity) for f in findings] == [("FW005", "warning")]
+    assert assess(base, findings).status == "ready"
+
+
+def test_xla_proof_of_a_1_1_snapshot_is_still_read_as_xla(base):
+    old = from_dict(ComputeProof, {"device": "/device:CPU:0", "operation": "matmul (XLA jit_compile) 256x256",
+                                   "dtype": "float32", "ok": False, "error": "InternalError: ptxas not found"})
+    assert old.compiler == "xla" and old.workload is None
+    base.frameworks["tensorflow"].proofs[1] = old
+    assert codes(base) == ["FW005"]
+
+
+@pytest.mark.parametrize("compiler, dtype, code", [
+    ("torch.compile", "float32", "FW008"),  # Inductor broken: eager still fine
+    (None, "bfloat16", "FW009"),  # float32 fine, mixed precision wrong
+    (None, "float32", "FW004"),
+])
+def test_compiler_and_mixed_precision_failures_have_their_own_codes(base, compiler, dtype, code):
+    base.frameworks["torch"].proofs.append(ComputeProof("cpu", "train step (MLP 16-32-4, SGD)", dtype, False,
+                                                        0.4, 5e-2, 0.001, "result differs from the float64 "
+                                                        "reference by 0.4", workload="train-step", compiler=compiler))
+    findings = run_checks(base)
+    assert [f.code for f in findings] == [code]
+    torch = next(fw for fw in assess(base, findings).frameworks if fw.framework == "torch")
+    assert torch.status == ("broken" if code == "FW004" else "ready")
+
+
+def test_a_proof_skipped_in_this_mode_is_neither_pass_nor_failure(base):
+    base.frameworks["torch"].proofs.append(ComputeProof("cpu", "train-step", "float32", False, workload="train-step",
+                                                        compiler="torch.compile", skipped="needs --deep"))
+    findings = run_checks(base)
+    assert findings == []
+    assert assess(base, findings).status == "ready"
 
 
 def test_two_tensorflow_distributions_conflict(base):

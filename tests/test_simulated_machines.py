@@ -54,7 +54,9 @@ def test_simulated_machine_in_every_format(machine, tmp_path, fake_nvml_dir):
     report = json.loads(result.stdout)
     for path, value in machine.expected.items():
         assert lookup(report, path) == value, path
-    codes = {f["code"] for f in report["findings"]}
+    # EXP004-006 judge this test environment's export tools (coremltools, executorch, onnx)
+    # from package metadata, whatever the hardware; tests/test_export_checks.py covers them.
+    codes = {f["code"] for f in report["findings"] if f["code"] not in ("EXP004", "EXP005", "EXP006")}
     assert codes == machine.expected_findings, report["findings"]
     assert result.returncode == (1 if any(f["severity"] == "error" for f in report["findings"]) else 0)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from auditor.checks import (accelerators, cuda, frameworks, gpu_builds, machine, packages, platform,  # noqa: F401
-                            probes, tpu)  # importing registers each module's checks
+from auditor.checks import (accelerators, cuda, exports, frameworks, gpu_builds, machine, packages,  # noqa: F401
+                            platform, probes, tpu)  # importing registers each module's checks
 from auditor.checks.base import REGISTRY, SEVERITY_RANK, Check, Finding
 from auditor.checks.selection import Selection
 from auditor.facts import Snapshot

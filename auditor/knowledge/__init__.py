@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 __all__ = [
@@ -336,3 +337,29 @@ def export_rule(rule_id: str) -> str:
         if row["id"] == rule_id:
             return row["value"]
     raise KeyError(rule_id)
+
+
+def export_tool_for_torch(tool: str, torch_version: str) -> str | None:
+    """The newest release of an export tool that fits an installed torch, or None if no known one does.
+
+    ExecuTorch: its declared torch requirement admits the torch release (local version
+    labels like +cpu ignored). coremltools: it was tested with this torch minor or a newer one.
+    """
+    installed = _version(torch_version)
+    key = tool.strip().lower()
+    if installed is None or key not in ("executorch", "coremltools"):
+        return None
+    public = Version(installed.public)
+    fitting = []
+    for row in _load("export-pins")[key]:
+        release, spec = _version(row["version"]), row["torch"]
+        if release is None or spec is None:
+            continue
+        if key == "executorch":
+            fits = SpecifierSet(spec).contains(public, prereleases=True)
+        else:  # "<=2.7.0": the newest torch tested; a newer patch of that minor is fine too
+            tested = _version(spec.lstrip("<="))
+            fits = tested is not None and tested.release[:2] >= public.release[:2]
+        if fits:
+            fitting.append(release)
+    return str(max(fitting)) if fitting else None

@@ -9,6 +9,10 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", "<br>")
 
 
+def _row(cells) -> str:
+    return "| " + " | ".join(_cell(str(cell)) for cell in cells) + " |"
+
+
 class MarkdownRenderer(Renderer):
     """A Markdown report for onboarding docs, pull requests and CI job summaries."""
 
@@ -53,13 +57,23 @@ class MarkdownRenderer(Renderer):
         lines += ["| | |", "|---|---|", *(f"| {_cell(label)} | {_cell(value)} |" for label, value in rows)] if rows else ["None found."]
         lines += ["", "## Frameworks", ""]
         if snapshot.frameworks:
-            lines += ["| Framework | Version | Build | Probe | Proofs |", "|---|---|---|---|---|"]
+            lines += ["| Framework | Version | Build | Probe |", "|---|---|---|---|"]
             for fw in snapshot.frameworks.values():
                 lines.append(f"| {summary.DISPLAY_NAMES.get(fw.name, fw.name)} | {fw.version or fw.distribution_version} "
-                             f"(`{fw.distribution}`) | {_cell(summary.build_line(fw))} | {_cell(summary.framework_status(fw))} "
-                             f"| {_cell(chr(10).join(summary.proof_lines(fw)) or '-')} |")
+                             f"(`{fw.distribution}`) | {_cell(summary.build_line(fw))} | {_cell(summary.framework_status(fw))} |")
         else:
             lines.append("No ML framework installed.")
+        proofs = [(summary.DISPLAY_NAMES.get(fw.name, fw.name), *row)
+                  for fw in snapshot.frameworks.values() for row in summary.proof_rows(fw)]
+        if proofs:
+            lines += ["", "## Compute proofs", "", "Each workload is compared with a float64 NumPy reference.", "",
+                      _row(("Framework", *summary.PROOF_COLUMNS)), _row(["---"] * (len(summary.PROOF_COLUMNS) + 1)),
+                      *(_row(row) for row in proofs)]
+        if snapshot.mode != "quick":
+            lines += ["", "## Export paths", ""]
+            exports = summary.export_rows(readiness)
+            lines += ([_row(summary.EXPORT_COLUMNS), _row(["---"] * 3), *(_row(row) for row in exports)]
+                      if exports else [summary.EXPORTS_NOT_CHECKED])
         lines += ["", "<details><summary>Probes</summary>", "", "| Probe | Status | Seconds | Reason |", "|---|---|---|---|"]
         lines += [f"| {run.name} | {run.status} | {run.duration_s:.3f} | {_cell(run.reason or '')} |" for run in snapshot.probes]
         lines += ["", "</details>", ""]

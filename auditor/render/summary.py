@@ -6,7 +6,7 @@ These only format values the report already holds; they decide nothing.
 from __future__ import annotations
 
 from auditor.facts import CpuFacts, FrameworkFacts, HostFacts, MemoryFacts, PythonFacts, Snapshot
-from auditor.readiness import DISPLAY_NAMES
+from auditor.readiness import DISPLAY_NAMES, Readiness
 
 GIB = 1024**3
 ML_CPU_FEATURES = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "sve", "bf16", "i8mm")
@@ -142,26 +142,41 @@ def build_line(fw: FrameworkFacts) -> str:
     return ", ".join(parts)
 
 
-def proof_lines(fw: FrameworkFacts) -> list[str]:
-    """One line per device, dtype and compiler: how many workloads passed, the worst error
-    and the achieved matmul GFLOP/s; failures and deferred proofs get a line each."""
-    lines, groups = [], {}
+PROOF_COLUMNS = ("Device", "Dtype", "Mode", "Workloads", "Result (max error)", "GFLOP/s")
+
+
+def proof_rows(fw: FrameworkFacts) -> list[tuple[str, ...]]:
+    """One row per device, dtype and mode (eager or a compiler) whose workloads all passed,
+    then one per failed or deferred proof."""
+    passed: dict[tuple, list] = {}
+    others = []
     for proof in fw.proofs:
-        if proof.skipped:
-            lines.append(f"{proof.device} {proof.compiler or ''} {proof.operation}: not run, {proof.skipped}".replace("  ", " "))
+        # JAX has no eager mode: everything it runs is jit-compiled by XLA.
+        mode = proof.compiler or ("jit" if fw.name == "jax" else "eager")
+        workload = proof.workload or "matmul"
+        if proof.skipped:  # "needs --deep (why)": the full reason stays in the JSON report
+            others.append((proof.device, proof.dtype, mode, workload, proof.skipped.split(" (")[0], "-"))
         elif proof.failed:
-            lines.append(f"{proof.device} {proof.dtype} {proof.compiler or ''} {proof.operation} FAILED: {proof.error}"
-                         .replace("  ", " "))
+            others.append((proof.device, proof.dtype, mode, workload, f"FAILED: {proof.error}", "-"))
         else:
-            groups.setdefault((proof.device, proof.dtype, proof.compiler), []).append(proof)
-    passed = []
-    for (device, dtype, compiler), proofs in groups.items():
-        names = ", ".join((p.workload or "matmul").replace("-", " ") for p in proofs)
+            passed.setdefault((proof.device, proof.dtype, mode), []).append(proof)
+    rows = []
+    for (device, dtype, mode), proofs in passed.items():
+        workloads = ", ".join(p.workload or "matmul" for p in proofs)
         worst = max(p.max_relative_error or 0.0 for p in proofs)
-        speed = next((f", {p.gflops:,.0f} GFLOP/s" for p in proofs if p.gflops), "")
-        label = f"{device} {dtype}" + (f" {compiler}" if compiler else "")
-        passed.append(f"{label}: {names} ok (error {worst:.1e}{speed})")
-    return passed + lines
+        speed = next((f"{p.gflops:,.0f}" for p in proofs if p.gflops), "-")
+        rows.append((device, dtype, mode, workloads, f"ok ({worst:.1e})", speed))
+    return rows + others
+
+
+EXPORT_COLUMNS = ("Path", "Status", "Detail")
+EXPORTS_NOT_CHECKED = ("Not checked in this audit: `auditor audit --deep` converts a tiny model down each "
+                       "export and serving path and runs it in the target runtime.")
+
+
+def export_rows(readiness: Readiness) -> list[tuple[str, str, str]]:
+    return [(f"{e.path}: {e.title}", e.status, e.detail + (f"; install: {e.command}" if e.command else ""))
+            for e in readiness.exports]
 
 
 def framework_status(fw: FrameworkFacts) -> str:

@@ -13,6 +13,7 @@ from auditor.report import Report
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _STATUS_STYLE = {"ready": "bold green", "not-ready": "bold red", "unproven": "bold yellow"}
+_EXPORT_STYLE = {"ready": "green", "broken": "bold red", "not-installed": "yellow", "not-applicable": "dim"}
 
 
 class TextRenderer(Renderer):
@@ -39,6 +40,9 @@ class TextRenderer(Renderer):
         ]))
         console.print(self._section("Accelerators", summary.accelerator_lines(snapshot) or [("", "none found")]))
         console.print(self._frameworks(report))
+        if snapshot.mode != "quick":
+            console.print(self._proofs(report))
+            console.print(self._exports(report))
         console.print(self._findings(report))
         console.print(self._recommendation(report))
         return buffer.getvalue()
@@ -56,16 +60,40 @@ class TextRenderer(Renderer):
         if not frameworks:
             return Panel("No ML framework installed.", title="Frameworks", title_align="left")
         table = Table(expand=True)
-        for column in ("Framework", "Version", "Build", "Probe", "Proofs"):
+        for column in ("Framework", "Version", "Build", "Probe"):
             table.add_column(column)
         for fw in frameworks.values():
-            version = f"{fw.version or fw.distribution_version}\n({fw.distribution})"
+            version = f"{fw.version or fw.distribution_version} ({fw.distribution})"
             probe = summary.framework_status(fw)
             if fw.import_seconds is not None:
-                probe += f"\nimport {fw.import_seconds:.2f} s"
-            table.add_row(summary.DISPLAY_NAMES.get(fw.name, fw.name), version, summary.build_line(fw), probe,
-                          "\n".join(summary.proof_lines(fw)) or "-")
+                probe += f", import {fw.import_seconds:.2f} s"
+            table.add_row(summary.DISPLAY_NAMES.get(fw.name, fw.name), version, summary.build_line(fw), probe)
         return Panel(table, title="Frameworks", title_align="left")
+
+    def _proofs(self, report: Report) -> Panel:
+        table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+        for column in ("Framework", *summary.PROOF_COLUMNS):
+            table.add_column(column, no_wrap=column != "Workloads",
+                             min_width=len("matmul, conv2d, train-step") if column == "Workloads" else None)
+        for fw in report.snapshot.frameworks.values():
+            for index, row in enumerate(summary.proof_rows(fw)):
+                table.add_row(summary.DISPLAY_NAMES.get(fw.name, fw.name) if index == 0 else "", *row,
+                              end_section=index == len(fw.proofs) - 1)
+        if not table.rows:
+            return Panel("No computation was run.", title="Compute proofs", title_align="left")
+        return Panel(table, title="Compute proofs (each vs a float64 NumPy reference)", title_align="left")
+
+    def _exports(self, report: Report) -> Panel:
+        rows = summary.export_rows(report.readiness)
+        if not rows:
+            return Panel(summary.EXPORTS_NOT_CHECKED, title="Export paths", title_align="left")
+        table = Table(expand=True)
+        for column in summary.EXPORT_COLUMNS:
+            table.add_column(column)
+        for path, status, detail in rows:
+            table.add_row(path, Text(status, style=_EXPORT_STYLE.get(status, "")), detail)
+        return Panel(table, title="Export paths (a tiny model converted and run in each target runtime)",
+                     title_align="left")
 
     def _findings(self, report: Report) -> Panel:
         if not report.findings:

@@ -1,0 +1,332 @@
+"""What the export-path children share: the tiny model, the stage recorder, telling a missing
+package from a broken one, and the versions of the tools used on the way.
+
+Runs only inside a child process. Frameworks are imported inside a path's "import" stage,
+never at module level, so that an import failure becomes that path's status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import importlib
+import logging
+import os
+import tempfile
+import time
+import warnings
+from importlib import metadata
+from types import ModuleType
+from typing import Iterator, Optional
+
+from auditor.facts import ExportPath, ExportStage
+from auditor.probes.base import EXPORT_PATHS
+from auditor.probes.child import describe_exception
+from auditor.probes.proof import relative_error
+
+# float32 paths: round-off through this model is around 1e-7 of the output's scale, and
+# converters reorder and fuse operations (XNNPACK, onnxruntime's fused convolution), which
+# moves it to ~1e-6. A wrong weight layout, a dropped bias or a wrong padding is off by
+# order 1, so 1e-4 separates the two with room to spare.
+FLOAT_TOLERANCE = 1e-4
+
+# The distribution to install (PyPI spelling) for each top-level module a path imports or
+# that one of them imports in turn; an unlisted module is named as Python spells it.
+DISTRIBUTIONS = {
+    "ai_edge_litert": "ai-edge-litert",
+    "coremltools": "coremltools",
+    "executorch": "executorch",
+    "flatbuffers": "flatbuffers",
+    "numpy": "numpy",
+    "onnx": "onnx",
+    "onnx_ir": "onnx-ir",
+    "onnxruntime": "onnxruntime",
+    "onnxscript": "onnxscript",
+    "tensorflow": "tensorflow",
+    "torch": "torch",
+}
+
+# The tiny model every path converts: a 3x3 convolution ('same' padding), ReLU, global
+# average pooling and a dense layer. Small enough to convert in seconds, and it exercises
+# a convolution, which is where layout mistakes (NCHW vs NHWC) show.
+BATCH, HEIGHT, WIDTH, CHANNELS, FILTERS, OUTPUTS = 2, 8, 8, 3, 4, 5
+INPUT_NHWC = (BATCH, HEIGHT, WIDTH, CHANNELS)  # TensorFlow's layout
+INPUT_NCHW = (BATCH, CHANNELS, HEIGHT, WIDTH)  # torch's layout
+
+
+def requested(own: tuple[str, ...]) -> list[str]:
+    """This child's paths that the runner asked for (all of them when it named none)."""
+    asked = os.environ.get(EXPORT_PATHS)
+    if asked is None:
+        return list(own)
+    names = {name.strip() for name in asked.split(",")}
+    return [path for path in own if path in names]
+
+
+def tiny_weights(seed: int = 5) -> dict:
+    """Seeded weights, TensorFlow layout: conv kernel HWIO, dense kernel (in, out)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {
+        "conv_kernel": rng.standard_normal((3, 3, CHANNELS, FILTERS), dtype=np.float32) * 0.5,
+        "conv_bias": rng.standard_normal(FILTERS, dtype=np.float32) * 0.1,
+        "dense_kernel": rng.standard_normal((FILTERS, OUTPUTS), dtype=np.float32),
+        "dense_bias": rng.standard_normal(OUTPUTS, dtype=np.float32) * 0.1,
+    }
+
+
+def tiny_input_nhwc(seed: int = 6):
+    import numpy as np
+
+    return np.random.default_rng(seed).standard_normal(INPUT_NHWC, dtype=np.float32)
+
+
+def tiny_input_nchw(seed: int = 6):
+    """The same input as tiny_input_nhwc, in torch's layout."""
+    import numpy as np
+
+    return np.ascontiguousarray(tiny_input_nhwc(seed).transpose(0, 3, 1, 2))
+
+
+def torch_tiny_model(torch):
+    """The tiny model as a torch module in eval mode, with the shared weights."""
+    weights = tiny_weights()
+    conv = torch.nn.Conv2d(CHANNELS, FILTERS, kernel_size=3, padding=1)
+    dense = torch.nn.Linear(FILTERS, OUTPUTS)
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(weights["conv_kernel"].transpose(3, 2, 0, 1).copy()))  # HWIO -> OIHW
+        conv.bias.copy_(torch.from_numpy(weights["conv_bias"]))
+        dense.weight.copy_(torch.from_numpy(weights["dense_kernel"].T.copy()))  # Linear stores (out, in)
+        dense.bias.copy_(torch.from_numpy(weights["dense_bias"]))
+    return torch.nn.Sequential(conv, torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), dense).eval()
+
+
+@functools.lru_cache(maxsize=None)
+def _distributions_by_module() -> dict:
+    return metadata.packages_distributions()
+
+
+def distribution_of(module: str) -> Optional[str]:
+    """The installed distribution that provides a top-level module (tensorflow -> tensorflow_cpu)."""
+    found = _distributions_by_module().get(module.partition(".")[0])
+    return found[0] if found else None
+
+
+def version_of(module: str) -> Optional[str]:
+    distribution = distribution_of(module)
+    return metadata.version(distribution) if distribution else None
+
+
+def import_or_missing(module: str) -> tuple[Optional[ModuleType], Optional[str]]:
+    """(the module, None), or (None, the distribution to install) when a whole top-level
+    module it needs is absent: the module itself or a dependency.
+
+    Any other import failure propagates, including a missing submodule of a package that is
+    there: that is a broken install, not a missing one.
+    """
+    try:
+        return importlib.import_module(module), None
+    except ModuleNotFoundError as exc:
+        if not exc.name or "." in exc.name:
+            raise
+        return None, DISTRIBUTIONS.get(exc.name, exc.name)
+
+
+@contextlib.contextmanager
+def scratch_directory() -> Iterator[str]:
+    """Point every temporary file made during the block into one directory, removed afterwards.
+
+    Libraries leave temporaries to interpreter-exit hooks (coremltools' model packages,
+    TensorFlow's autograph sources), which the child skips (see child.py), and some write
+    fixed files under $TMPDIR (onnxruntime's .ses, torch's torchinductor_<user>): without
+    this they would pile up in /tmp. Both Python's tempfile and native code reading $TMPDIR
+    (onnxruntime, the flatc executorch runs) follow it.
+    """
+    saved_tempdir, saved_environ = tempfile.tempdir, os.environ.get("TMPDIR")
+    with tempfile.TemporaryDirectory(prefix="auditor-export-") as directory:
+        tempfile.tempdir, os.environ["TMPDIR"] = directory, directory
+        try:
+            yield directory
+        finally:
+            tempfile.tempdir = saved_tempdir
+            if saved_environ is None:
+                del os.environ["TMPDIR"]
+            else:
+                os.environ["TMPDIR"] = saved_environ
+
+
+@contextlib.contextmanager
+def noticed_warnings() -> Iterator[list]:
+    """Collect, one line each, what libraries warn about while the block runs, through
+    `warnings` (torch, TensorFlow) or `logging` (coremltools). The list fills on exit."""
+    noticed: list = []
+    handler = _Collector(noticed)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield noticed
+    finally:
+        root.removeHandler(handler)
+        noticed.extend(one_line(str(warning.message)) for warning in caught)
+
+
+class _Collector(logging.Handler):
+    def __init__(self, lines: list):
+        super().__init__(logging.WARNING)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(one_line(record.getMessage()))
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class _Stopped(Exception):
+    """The path's outcome is known (not installed, a stage failed): skip the rest of it."""
+
+
+class _Missing(Exception):
+    def __init__(self, distributions: list):
+        super().__init__(f"not installed: {', '.join(distributions)}")
+        self.distributions = distributions
+
+
+@dataclasses.dataclass
+class Imported:
+    """What importing a path's modules gave, as an "import" stage. Made once and recorded
+    by every path that needs it (TensorFlow's three paths share one import)."""
+
+    modules: list
+    stage: ExportStage
+    tools: dict
+    missing: list
+
+
+def import_modules(*modules: str) -> Imported:
+    """Import in order, naming every missing distribution at once (one install command fixes
+    them all); any other import failure stops there and is the stage's detail."""
+    loaded, missing, tools = [], [], {}
+    stage = ExportStage(name="import", ok=False)
+    started = time.perf_counter()
+    try:
+        for module in modules:
+            found, absent = import_or_missing(module)
+            if found is None:
+                missing.append(absent)
+                continue
+            loaded.append(found)
+            distribution = distribution_of(module)
+            if distribution:
+                tools[distribution] = metadata.version(distribution)
+        stage.ok = not missing
+        if missing:
+            stage.detail = f"not installed: {', '.join(dict.fromkeys(missing))}"
+    except Exception as exc:  # a broken install: the import raised something other than "not found"
+        stage.detail = describe_exception(exc)
+    stage.seconds = round(time.perf_counter() - started, 3)
+    return Imported(loaded, stage, tools, list(dict.fromkeys(missing)))
+
+
+class PathCheck:
+    """One export path as it runs: its stages, timed, and the status they add up to.
+
+    Use ``with check.running():`` around the whole path and ``with check.stage(name):``
+    around each step; a step that raises ends the path as broken, naming the step, and
+    nothing escapes ``running``.
+    """
+
+    def __init__(self, name: str, source: str, tolerance: Optional[float] = FLOAT_TOLERANCE):
+        self.path = ExportPath(name=name, status="ready", source=source, tolerance=tolerance)
+        self._shared_seconds = 0.0  # spent before this path started, on work it shares
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[PathCheck]:
+        started = time.perf_counter()
+        try:
+            yield self
+        except _Stopped:
+            pass
+        except _Missing as missing:
+            self.path.status, self.path.missing = "not-installed", missing.distributions
+        except Exception as exc:  # outside any stage; still a status, never an escape
+            self.path.status, self.path.error = "broken", describe_exception(exc)
+        finally:
+            self.path.seconds = round(time.perf_counter() - started + self._shared_seconds, 3)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[ExportStage]:
+        """Time one step; the caller may set ``detail`` on the stage it gets."""
+        stage = ExportStage(name=name, ok=False)
+        self.path.stages.append(stage)
+        started = time.perf_counter()
+        try:
+            yield stage
+            stage.ok = True
+        except _Missing as missing:
+            stage.detail = str(missing)
+            self.path.status, self.path.missing = "not-installed", missing.distributions
+            raise _Stopped from None
+        except _Stopped:
+            raise
+        except Exception as exc:
+            stage.detail = describe_exception(exc)
+            self.fail(f"{name} failed: {stage.detail}")
+        finally:
+            stage.seconds = round(time.perf_counter() - started, 3)
+
+    def importing(self, *modules: str) -> list:
+        """The "import" stage: the modules, or the end of the path (not-installed, broken)."""
+        return self._record(import_modules(*modules))
+
+    def shared_import(self, imported: Imported) -> list:
+        """Record an import made once for several paths before this one started. Its time
+        counts in this path's seconds, as it would if the path ran alone."""
+        self._shared_seconds += imported.stage.seconds or 0.0
+        return self._record(imported)
+
+    def _record(self, imported: Imported) -> list:
+        self.path.stages.append(dataclasses.replace(imported.stage))
+        self.path.tools.update(imported.tools)
+        if imported.missing:
+            raise _Missing(imported.missing)
+        if not imported.stage.ok:
+            self.fail(f"import failed: {imported.stage.detail}")
+        return imported.modules
+
+    def use_tool(self, module: str) -> None:
+        """Record the version of a tool the path picked up on the way (a runtime it chose)."""
+        distribution = distribution_of(module)
+        if distribution:
+            self.path.tools[distribution] = metadata.version(distribution)
+
+    def compare(self, result, reference) -> None:
+        """The "compare" stage: the target runtime's output against the source model's."""
+        with self.stage("compare") as stage:
+            error = relative_error(result, reference)
+            self.path.max_relative_error = error
+            stage.detail = f"max relative error {error:.3g}, tolerance {self.path.tolerance:g}"
+            if error > self.path.tolerance:
+                self.fail(f"compare failed: output differs from the source model by {error:.3g} "
+                          f"(tolerance {self.path.tolerance:g})")
+
+    def not_installed(self, distributions: list) -> None:
+        """End the path as not-installed; inside a stage, that stage says what is missing."""
+        raise _Missing(distributions)
+
+    def not_applicable(self) -> None:
+        """End the path: its target runtime cannot run on this platform."""
+        self.path.status = "not-applicable"
+        raise _Stopped
+
+    def fail(self, error: str) -> None:
+        self.path.status, self.path.error = "broken", error
+        raise _Stopped
+
+    def result(self) -> dict:
+        return dataclasses.asdict(self.path)
