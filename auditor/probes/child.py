@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,13 +52,14 @@ class RunningChild:
         self.module = module
         self.deadline_s = deadline_s
         self.started = time.monotonic()
+        self.scratch = tempfile.mkdtemp(prefix="auditor-probe-")
         code = _BOOTSTRAP.format(parent=str(Path(auditor.__file__).resolve().parent.parent), module=module)
         self.process = subprocess.Popen(
             [sys.executable, "-c", code],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=dict(env),
+            env=_private_files(dict(env), self.scratch),
             start_new_session=True,  # its own process group, so a kill takes its helpers too
         )
 
@@ -99,6 +102,7 @@ class RunningChild:
         self.process.wait()
         for stream in buffers:
             stream.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
         if timed_out:
             return self._outcome("timeout", None, f"no answer within {self.deadline_s:g} s; killed")
         returncode = self.process.returncode
@@ -120,6 +124,24 @@ class RunningChild:
 
     def _outcome(self, status: str, payload: Optional[dict], reason: Optional[str]) -> ChildOutcome:
         return ChildOutcome(status, payload, reason, round(time.monotonic() - self.started, 3))
+
+
+def _private_files(env: dict[str, str], scratch: str) -> dict[str, str]:
+    """Send the files a framework writes on its own into the child's scratch directory, which
+    the parent removes once the child has ended, however it ended.
+
+    Libraries write temporaries and leave them to interpreter-exit hooks the child skips
+    (coremltools' model packages, TensorFlow's autograph sources), or write fixed files under
+    $TMPDIR (onnxruntime's .ses, torch's torchinductor cache); Python's tempfile and native
+    code both follow TMPDIR. Importing TensorFlow creates ~/.keras/keras.json when it is
+    missing, so Keras gets a home of its own then; a user's existing keras.json is kept, and
+    read, as in their own programs.
+    """
+    env["TMPDIR"] = scratch
+    keras_config = Path(env.get("KERAS_HOME") or Path(env.get("HOME") or Path.home()) / ".keras") / "keras.json"
+    if not keras_config.exists():
+        env["KERAS_HOME"] = os.path.join(scratch, "keras")
+    return env
 
 
 def _last_line(stderr: bytes) -> Optional[str]:

@@ -13,7 +13,6 @@ import functools
 import importlib
 import logging
 import os
-import tempfile
 import time
 import warnings
 from importlib import metadata
@@ -51,8 +50,7 @@ DISTRIBUTIONS = {
 # average pooling and a dense layer. Small enough to convert in seconds, and it exercises
 # a convolution, which is where layout mistakes (NCHW vs NHWC) show.
 BATCH, HEIGHT, WIDTH, CHANNELS, FILTERS, OUTPUTS = 2, 8, 8, 3, 4, 5
-INPUT_NHWC = (BATCH, HEIGHT, WIDTH, CHANNELS)  # TensorFlow's layout
-INPUT_NCHW = (BATCH, CHANNELS, HEIGHT, WIDTH)  # torch's layout
+INPUT_NHWC = (BATCH, HEIGHT, WIDTH, CHANNELS)  # TensorFlow's layout; torch's is NCHW
 
 
 def requested(own: tuple[str, ...]) -> list[str]:
@@ -135,29 +133,6 @@ def import_or_missing(module: str) -> tuple[Optional[ModuleType], Optional[str]]
 
 
 @contextlib.contextmanager
-def scratch_directory() -> Iterator[str]:
-    """Point every temporary file made during the block into one directory, removed afterwards.
-
-    Libraries leave temporaries to interpreter-exit hooks (coremltools' model packages,
-    TensorFlow's autograph sources), which the child skips (see child.py), and some write
-    fixed files under $TMPDIR (onnxruntime's .ses, torch's torchinductor_<user>): without
-    this they would pile up in /tmp. Both Python's tempfile and native code reading $TMPDIR
-    (onnxruntime, the flatc executorch runs) follow it.
-    """
-    saved_tempdir, saved_environ = tempfile.tempdir, os.environ.get("TMPDIR")
-    with tempfile.TemporaryDirectory(prefix="auditor-export-") as directory:
-        tempfile.tempdir, os.environ["TMPDIR"] = directory, directory
-        try:
-            yield directory
-        finally:
-            tempfile.tempdir = saved_tempdir
-            if saved_environ is None:
-                del os.environ["TMPDIR"]
-            else:
-                os.environ["TMPDIR"] = saved_environ
-
-
-@contextlib.contextmanager
 def noticed_warnings() -> Iterator[list]:
     """Collect, one line each, what libraries warn about while the block runs, through
     `warnings` (torch, TensorFlow) or `logging` (coremltools). The list fills on exit."""
@@ -210,9 +185,10 @@ class Imported:
 
 def import_modules(*modules: str) -> Imported:
     """Import in order, naming every missing distribution at once (one install command fixes
-    them all); any other import failure stops there and is the stage's detail."""
-    loaded, missing, tools = [], [], {}
-    stage = ExportStage(name="import", ok=False)
+    them all). Any other failure stops there; when something is missing too, the missing
+    distribution is the news, since later imports often fail because of it (executorch
+    without torch)."""
+    loaded, missing, tools, failure = [], [], {}, None
     started = time.perf_counter()
     try:
         for module in modules:
@@ -224,13 +200,13 @@ def import_modules(*modules: str) -> Imported:
             distribution = distribution_of(module)
             if distribution:
                 tools[distribution] = metadata.version(distribution)
-        stage.ok = not missing
-        if missing:
-            stage.detail = f"not installed: {', '.join(dict.fromkeys(missing))}"
     except Exception as exc:  # a broken install: the import raised something other than "not found"
-        stage.detail = describe_exception(exc)
-    stage.seconds = round(time.perf_counter() - started, 3)
-    return Imported(loaded, stage, tools, list(dict.fromkeys(missing)))
+        failure = describe_exception(exc)
+    missing = list(dict.fromkeys(missing))
+    stage = ExportStage(name="import", ok=not missing and failure is None,
+                        seconds=round(time.perf_counter() - started, 3),
+                        detail=f"not installed: {', '.join(missing)}" if missing else failure)
+    return Imported(loaded, stage, tools, missing)
 
 
 class PathCheck:

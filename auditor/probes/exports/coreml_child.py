@@ -11,7 +11,7 @@ import os
 import platform
 import tempfile
 
-from auditor.probes.exports.common import (PathCheck, noticed_warnings, requested, scratch_directory, tiny_input_nchw,
+from auditor.probes.exports.common import (PathCheck, noticed_warnings, requested, tiny_input_nchw,
                                            torch_tiny_model)
 
 PATHS = ("coreml",)
@@ -22,8 +22,7 @@ TOLERANCE = 1e-2
 
 
 def collect() -> dict:
-    with scratch_directory():
-        return {"paths": {name: check_coreml() for name in requested(PATHS)}}
+    return {"paths": {name: check_coreml() for name in requested(PATHS)}}
 
 
 def check_coreml() -> dict:
@@ -41,7 +40,7 @@ def check_coreml() -> dict:
         with check.stage("export"):
             exported = torch.export.export(model, (torch.from_numpy(x),)).run_decompositions({})
         # The converted package goes to a directory removed afterwards: coremltools would
-        # otherwise leave it in /tmp, since it cleans up at exit and the child skips exit hooks.
+        # otherwise make its own and remove it at exit, which the child skips (child.py).
         with tempfile.TemporaryDirectory() as directory:
             with check.stage("convert"):
                 converted = ct.convert(exported, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,

@@ -14,15 +14,14 @@ import os
 import shutil
 import sys
 
-from auditor.probes.exports.common import (PathCheck, requested, scratch_directory, tiny_input_nchw, torch_tiny_model,
+from auditor.probes.exports.common import (PathCheck, requested, tiny_input_nchw, torch_tiny_model,
                                            version_of)
 
 PATHS = ("executorch",)
 
 
 def collect() -> dict:
-    with scratch_directory():
-        return {"paths": {name: check_executorch() for name in requested(PATHS)}}
+    return {"paths": {name: check_executorch() for name in requested(PATHS)}}
 
 
 def check_executorch() -> dict:
@@ -61,8 +60,8 @@ def _lower(exir, xnnpack, exported):
         if "flatc" not in os.path.basename(str(exc.filename)):
             raise
         raise FileNotFoundError(
-            f"flatc not found ({exc.filename}): ExecuTorch serializes the XNNPACK delegate with flatc, which it looks for "
-            "in the executorch package, then $FLATC_EXECUTABLE, then PATH") from exc
+            f"flatc not found ({exc.filename}): ExecuTorch serializes the XNNPACK delegate with flatc, "
+            "which it looks for in the executorch package, then $FLATC_EXECUTABLE, then PATH") from exc
 
 
 def _delegation(graph_module) -> dict:

@@ -10,19 +10,22 @@ import json
 import os
 import tempfile
 
-from auditor.probes.exports.common import (PathCheck, requested, scratch_directory, tiny_input_nchw, torch_tiny_model,
+from auditor.probes.exports.common import (PathCheck, requested, tiny_input_nchw, torch_tiny_model,
                                            version_of)
 
 PATHS = ("onnx",)
 
 
 def collect() -> dict:
-    with scratch_directory():
-        return {"paths": {name: check_onnx() for name in requested(PATHS)}}
+    return {"paths": {name: check_onnx() for name in requested(PATHS)}}
 
 
 def check_onnx() -> dict:
     check = PathCheck("onnx", source="torch")
+    # onnxruntime (1.2x, Linux too) otherwise writes a device id and a telemetry event store
+    # under ~/.cache/Microsoft/DeveloperTools when imported; the audit writes nothing of its
+    # own outside temporary directories. It reads this variable when it loads.
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     with check.running():
         # The dynamo exporter, torch's default, writes the graph with onnxscript.
         torch, onnx, _, ort = check.importing("torch", "onnx", "onnxscript", "onnxruntime")
@@ -35,7 +38,8 @@ def check_onnx() -> dict:
         with check.stage("check"):
             onnx.checker.check_model(proto)
             serialized = proto.SerializeToString()
-        check.path.details["opset"] = str(next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")))
+        check.path.details["opset"] = next((str(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                                           "none")
         check.path.details["model_bytes"] = str(len(serialized))
         check.path.details["providers_available"] = ", ".join(ort.get_available_providers())
         with tempfile.TemporaryDirectory() as directory:

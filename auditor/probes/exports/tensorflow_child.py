@@ -13,7 +13,7 @@ import tempfile
 from importlib import metadata
 
 from auditor.probes.exports.common import (DISTRIBUTIONS, FLOAT_TOLERANCE, INPUT_NHWC, PathCheck, import_modules,
-                                           import_or_missing, noticed_warnings, requested, scratch_directory,
+                                           import_or_missing, noticed_warnings, requested,
                                            tiny_input_nhwc, tiny_weights, version_of)
 
 PATHS = ("tflite", "tflite-int8", "tf-serving")
@@ -31,9 +31,8 @@ def collect() -> dict:
     wanted = requested(PATHS)
     if not wanted:
         return {"paths": {}}
-    with scratch_directory():
-        imported = import_modules("tensorflow")
-        return {"paths": {name: CHECKS[name](imported) for name in wanted}}
+    imported = import_modules("tensorflow")
+    return {"paths": {name: CHECKS[name](imported) for name in wanted}}
 
 
 def check_tflite(imported) -> dict:
@@ -92,7 +91,8 @@ def _load_interpreter(tf, check: PathCheck, flatbuffer: bytes):
                                             else f"not importable: needs {missing}, which is not installed")
     with noticed_warnings() as noticed:
         interpreter = tf.lite.Interpreter(model_content=flatbuffer)
-    check.path.deprecated = next((line for line in noticed if "deprecated" in line), DEPRECATED_INTERPRETER)
+    check.path.deprecated = next((line for line in noticed if "Interpreter is deprecated" in line),
+                                 DEPRECATED_INTERPRETER)
     return interpreter
 
 

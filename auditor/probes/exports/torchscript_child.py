@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from auditor.probes.exports.common import (PathCheck, noticed_warnings, requested, scratch_directory, tiny_input_nchw,
+from auditor.probes.exports.common import (PathCheck, noticed_warnings, requested, tiny_input_nchw,
                                            torch_tiny_model, version_of)
 
 PATHS = ("torchscript",)
@@ -18,17 +18,17 @@ DEPRECATED = "TorchScript (torch.jit) is deprecated in favour of torch.export"
 
 
 def collect() -> dict:
-    with scratch_directory():
-        return {"paths": {name: check_torchscript() for name in requested(PATHS)}}
+    return {"paths": {name: check_torchscript() for name in requested(PATHS)}}
 
 
 def check_torchscript() -> dict:
     check = PathCheck("torchscript", source="torch")
-    with check.running(), noticed_warnings() as noticed:
+    noticed: list = []  # what torch warns about while tracing, saving and loading
+    with check.running():
         (torch,) = check.importing("torch")
         check.path.runtime = f"torch.jit {version_of('torch')}"
         model, x = torch_tiny_model(torch), torch.from_numpy(tiny_input_nchw())
-        with torch.no_grad():
+        with torch.no_grad(), noticed_warnings() as noticed:
             reference = model(x).numpy()
             with check.stage("export"):
                 traced = torch.jit.trace(model, (x,))
@@ -42,5 +42,7 @@ def check_torchscript() -> dict:
             with check.stage("run"):
                 output = loaded(x).numpy()
         check.compare(output, reference)
-    check.path.deprecated = next((line for line in noticed if "deprecated" in line), DEPRECATED)
+    # torch.jit.trace, save and load each warn that they are deprecated; trace's comes first.
+    check.path.deprecated = next((line for line in noticed if "torch.jit" in line and "deprecated" in line),
+                                 DEPRECATED)
     return check.result()
