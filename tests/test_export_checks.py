@@ -151,3 +151,13 @@ def test_install_commands_fit_the_installed_torch(snapshot):
     assert export_install_command(snapshot, ["executorch"]) == 'pip install "executorch==1.0.1"'
     assert export_install_command(snapshot, ["coremltools"]) == "pip install coremltools"  # none tested with 2.9
     assert export_install_command(snapshot, []) is None
+
+
+def test_coremltools_finding_says_when_deep_proved_the_conversion(snapshot):
+    snapshot.packages["coremltools"] = PackageFacts("coremltools", "9.0", modules=["coremltools"])
+    (finding,) = [f for f in run_checks(snapshot) if f.code == "EXP005"]
+    assert "`auditor audit --deep` proves" in finding.fix
+    snapshot.exports["coreml"] = ExportPath("coreml", "not-applicable", stages=[ExportStage("convert", True)])
+    (finding,) = [f for f in run_checks(snapshot) if f.code == "EXP005"]
+    assert finding.evidence[-1] == "the --deep conversion of a tiny model to Core ML worked here"
+    assert "conversion works here" in finding.fix

@@ -106,12 +106,22 @@ def coremltools_untested(snapshot: Snapshot):
     if coreml and torch and _torch_mismatch(snapshot, "coremltools"):
         fitted = knowledge.export_tool_for_torch("coremltools", torch.version)
         tested = knowledge.export_pin("coremltools", coreml.version).removeprefix("torch<=")
+        evidence = [f"coremltools {coreml.version}: {knowledge.export_pin('coremltools', coreml.version)} "
+                    "(export-pins knowledge)"]
+        converted = snapshot.exports.get("coreml")
+        proven = converted is not None and any(stage.name == "convert" and stage.ok for stage in converted.stages)
+        if proven:
+            evidence.append("the --deep conversion of a tiny model to Core ML worked here")
+        if fitted:
+            fix = f"`pip install \"coremltools=={fitted}\"`"
+        elif proven:
+            fix = ("No coremltools release is known to be tested with this torch, but conversion works here; if a "
+                   f"model's operators fail to convert, convert from an environment with torch {tested}.")
+        else:
+            fix = ("No coremltools release is known to be tested with this torch: `auditor audit --deep` proves "
+                   "whether conversion works here.")
         yield Hit(f"coremltools {coreml.version} was tested up to torch {tested}; torch {torch.version} is installed",
-                  [f"coremltools {coreml.version}: {knowledge.export_pin('coremltools', coreml.version)} "
-                   "(export-pins knowledge)"],
-                  f"`pip install \"coremltools=={fitted}\"`" if fitted else
-                  "No coremltools release is known to be tested with this torch; run `auditor audit --deep` "
-                  "to prove the conversion works.")
+                  evidence, fix)
 
 
 @check("EXP006", "onnx-exporter-needs-onnxscript", "warning",
