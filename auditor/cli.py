@@ -1,4 +1,5 @@
-"""The command line: `auditor audit`, `auditor checks`, `auditor explain CODE`.
+"""The command line: `auditor audit`, `auditor check`, `auditor profiles`, `auditor checks`,
+`auditor explain CODE`.
 
 Every error reaches the user as one line and a documented exit code (errors.ExitCode);
 a traceback is shown only with AUDITOR_DEBUG=1.
@@ -25,11 +26,40 @@ def cli() -> None:
     """Prove whether this machine and Python environment are ready for ML work."""
 
 
+_output_option = click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+                              help="Write the report to FILE (atomically) instead of standard output.")
+
+
+def _shared_options(command):
+    """The options `audit` and `check` share: which checks run, the config file, and where
+    the facts come from."""
+    for option in reversed((
+        click.option("--select", multiple=True, metavar="CODES",
+                     help="Run only the checks whose code starts with one of CODES: comma-separated codes or "
+                          "prefixes (GPU,FW004), repeatable; default: every check."),
+        click.option("--ignore", multiple=True, metavar="CODES",
+                     help="Skip the checks whose code starts with one of CODES. Where --select and --ignore both "
+                          "match a check, the longer entry wins."),
+        click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     default=None, help="Read [tool.auditor] settings from FILE instead of the nearest pyproject.toml "
+                                        "with one (in this directory or above). The command line wins over the file."),
+        click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+                     help="Deadline in seconds for each framework probe (default 120)."),
+        click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+                     help="Read /proc, /sys, /dev, /etc and /opt under DIR instead of / (for tests and chroots)."),
+        click.option("--snapshot", "snapshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Replay a saved snapshot (or JSON report) through the checks instead of probing."),
+        click.option("--save-snapshot", "save_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Also save the facts snapshot to FILE (atomically)."),
+    )):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="Report format.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to FILE (atomically) instead of standard output.")
+@_output_option
 @click.option("--quick", is_flag=True, help="Read package metadata only; import no framework.")
 @click.option("--deep", is_flag=True,
               help="Also run the slow proofs: torch.compile, XLA train steps, and every export path "
@@ -37,23 +67,7 @@ def cli() -> None:
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
               help="Exit 1 when a finding of this severity or worse is found; default: the config file's "
                    "fail-on, else error.")
-@click.option("--select", multiple=True, metavar="CODES",
-              help="Run only the checks whose code starts with one of CODES: comma-separated codes or "
-                   "prefixes (GPU,FW004), repeatable; default: every check.")
-@click.option("--ignore", multiple=True, metavar="CODES",
-              help="Skip the checks whose code starts with one of CODES. Where --select and --ignore both "
-                   "match a check, the longer entry wins.")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Read [tool.auditor] settings from FILE instead of the nearest pyproject.toml "
-                                 "with one (in this directory or above). The command line wins over the file.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
-              help="Deadline in seconds for each framework probe (default 120).")
-@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Read /proc, /sys, /dev, /etc and /opt under DIR instead of / (for tests and chroots).")
-@click.option("--snapshot", "snapshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Replay a saved snapshot (or JSON report) through the checks instead of probing.")
-@click.option("--save-snapshot", "save_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also save the facts snapshot to FILE (atomically).")
+@_shared_options
 def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, fail_on: Optional[str],
           select: tuple[str, ...], ignore: tuple[str, ...], config_path: Optional[Path], timeout_s: Optional[float],
           root: Optional[Path], snapshot_path: Optional[Path], save_path: Optional[Path]) -> int:
@@ -63,7 +77,6 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
     """
     from auditor.checks.base import SEVERITY_RANK
     from auditor.config import resolve
-    from auditor.output import check_writable, write_atomically
     from auditor.probes.fsroot import FsRoot
     from auditor.probes.registry import EXPORT_PATHS
     from auditor.probes.runner import ProbeOptions
@@ -72,15 +85,10 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
     from auditor.report import build_report
     from auditor.snapshot_file import load_snapshot, save_snapshot
 
-    selection, fail_on = resolve(config_path, select, ignore, fail_on)
-    for path in (output, save_path):
-        if path:
-            check_writable(path)
+    settings = resolve(config_path, select, ignore, fail_on)
+    _check_writable(output, save_path)
     if snapshot_path:
-        probing = [flag for flag, given in (("--quick", quick), ("--deep", deep), ("--timeout", timeout_s),
-                                            ("--root", root)) if given]
-        if probing:
-            raise InputError(f"--snapshot replays saved facts and cannot be combined with {', '.join(probing)}")
+        _refuse_probing_flags(("--quick", quick), ("--deep", deep), ("--timeout", timeout_s), ("--root", root))
         snapshot = load_snapshot(snapshot_path)
     else:
         if quick and deep:
@@ -88,25 +96,135 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
         options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), quick=quick, deep=deep,
                                exports=frozenset(EXPORT_PATHS if deep else ()), framework_deadline_s=timeout_s)
         snapshot = _collect_with_progress(options)
-    report = build_report(snapshot, selection)
+    report = build_report(snapshot, settings.selection)
     if save_path:
         save_snapshot(save_path, snapshot)
 
-    if output_format == "text":
-        color = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        width = click.get_terminal_size()[0] if color else 100
-        renderer = TextRenderer(color=color, width=width)
+    renderer = TextRenderer(**_terminal(output)) if output_format == "text" else FORMATS[output_format]()
+    _emit(renderer.render(report), output)
+    if settings.fail_on != "never" and report.worst_severity() >= SEVERITY_RANK[settings.fail_on]:
+        return ExitCode.FINDINGS
+    return ExitCode.OK
+
+
+@cli.command()
+@click.option("--profile", "profile_refs", multiple=True, metavar="NAME|PATH",
+              help="A built-in profile (see `auditor profiles`) or a profile TOML file; repeatable. Default: "
+                   "profiles from [tool.auditor].")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "junit", "github"]),
+              default="text", show_default=True,
+              help="junit: one test case per requirement; github: workflow annotations, and the Markdown report "
+                   "appended to $GITHUB_STEP_SUMMARY when it is set.")
+@_output_option
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
+              help="Exit 1 when a requirement fails (error) or also when one only warns (warning); never: exit 0 "
+                   "whatever the verdicts. Default: the config file's fail-on, else error.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when a profile is not ready (input errors still exit 2).")
+@_shared_options
+def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Path], fail_on: Optional[str],
+          exit_zero: bool, select: tuple[str, ...], ignore: tuple[str, ...], config_path: Optional[Path],
+          timeout_s: Optional[float], root: Optional[Path], snapshot_path: Optional[Path],
+          save_path: Optional[Path]) -> int:
+    """Check this machine against readiness profiles: each requirement passes, fails or warns.
+
+    Exit 0 when every profile is ready, 1 when one is not, 2 on input errors, 3 on internal errors.
+    """
+    from auditor.config import resolve
+    from auditor.probes.fsroot import FsRoot
+    from auditor.probes.runner import ProbeOptions
+    from auditor.profiles.evaluate import evaluate
+    from auditor.profiles.loader import load_profile
+    from auditor.profiles.needs import export_paths, needs_deep_proofs
+    from auditor.profiles.verdict import STATUS_RANK, CheckReport
+    from auditor.render import CHECK_FORMATS
+    from auditor.render.check_text import CheckTextRenderer
+    from auditor.render.github import append_step_summary
+    from auditor.report import build_report
+    from auditor.snapshot_file import load_snapshot, save_snapshot
+
+    settings = resolve(config_path, select, ignore, fail_on, profile_refs)
+    if not settings.profiles:
+        raise InputError("no profile to check: pass --profile NAME (`auditor profiles` lists them) or set "
+                         "profiles in [tool.auditor]")
+    profiles = [load_profile(reference, settings.profiles_base, settings.profiles_origin)
+                for reference in settings.profiles]
+    _check_writable(output, save_path)
+    if snapshot_path:
+        _refuse_probing_flags(("--timeout", timeout_s), ("--root", root))
+        snapshot = load_snapshot(snapshot_path)
     else:
-        renderer = FORMATS[output_format]()
-    text = renderer.render(report)
+        options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), deep=needs_deep_proofs(profiles),
+                               exports=export_paths(profiles), framework_deadline_s=timeout_s)
+        snapshot = _collect_with_progress(options)
+    report = build_report(snapshot, settings.selection)
+    if save_path:
+        save_snapshot(save_path, snapshot)
+    verdicts = CheckReport(report, [evaluate(profile, report, settings.selection) for profile in profiles])
+
+    renderer = (CheckTextRenderer(**_terminal(output)) if output_format == "text"
+                else CHECK_FORMATS[output_format]())
+    _emit(renderer.render(verdicts), output)
+    if output_format == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
+        append_step_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), verdicts)
+    if exit_zero or settings.fail_on == "never":
+        return ExitCode.OK
+    failing = STATUS_RANK["fail" if settings.fail_on == "error" else "warn"]
+    return ExitCode.FINDINGS if verdicts.worst_status() >= failing else ExitCode.OK
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def profiles(ctx: click.Context) -> int:
+    """List the built-in readiness profiles; `auditor profiles show NAME` prints one."""
+    if ctx.invoked_subcommand is not None:
+        return ExitCode.OK
+    import datetime
+
+    from auditor.profiles.loader import builtin_profiles, read_document
+
+    for name, location in builtin_profiles().items():
+        click.echo(f"{name:<18} {read_document(location, datetime.date.today()).description}")
+    return ExitCode.OK
+
+
+@profiles.command("show")
+@click.argument("profile", metavar="NAME|PATH")
+def show_profile(profile: str) -> int:
+    """Print a profile file (a built-in name or a path), after checking it and what it extends."""
+    from auditor.profiles.loader import load_profile, locate
+
+    load_profile(profile, Path.cwd(), "profiles show")
+    click.echo(locate(profile, Path.cwd(), "profiles show").read_text(encoding="utf-8"), nl=False)
+    return ExitCode.OK
+
+
+def _check_writable(*paths: Optional[Path]) -> None:
+    from auditor.output import check_writable
+
+    for path in paths:
+        if path:
+            check_writable(path)
+
+
+def _refuse_probing_flags(*flags: tuple[str, object]) -> None:
+    given = [flag for flag, value in flags if value]
+    if given:
+        raise InputError(f"--snapshot replays saved facts and cannot be combined with {', '.join(given)}")
+
+
+def _terminal(output: Optional[Path]) -> dict:
+    """Colour and width for a text report: colour only on a terminal, without NO_COLOR."""
+    color = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return {"color": color, "width": click.get_terminal_size()[0] if color else 100}
+
+
+def _emit(text: str, output: Optional[Path]) -> None:
+    from auditor.output import write_atomically
+
     if output:
         write_atomically(output, text)
     else:
         click.echo(text, nl=False)
-
-    if fail_on != "never" and report.worst_severity() >= SEVERITY_RANK[fail_on]:
-        return ExitCode.FINDINGS
-    return ExitCode.OK
 
 
 def _collect_with_progress(options):

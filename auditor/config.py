@@ -3,9 +3,11 @@
 The file is the one named by `--config`, or else the first pyproject.toml with a
 `[tool.auditor]` table in the current directory or one of its parents. Keys:
 
-    select  = ["GPU", "FW004"]   # run only these checks (codes or code prefixes)
-    ignore  = ["MEM002"]          # then skip these
-    fail-on = "warning"           # error | warning | never
+    select   = ["GPU", "FW004"]   # run only these checks (codes or code prefixes)
+    ignore   = ["MEM002"]          # then skip these
+    fail-on  = "warning"           # error | warning | never
+    profiles = ["gpu-training"]    # what `auditor check` checks: built-in names, or paths
+                                   # relative to the file
 
 Each command-line option replaces the file's value of the same key (it does not add to
 it); what neither gives takes the default (every check, `fail-on = "error"`). A file that
@@ -18,13 +20,16 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from auditor.errors import InputError
 
+if TYPE_CHECKING:
+    from auditor.checks.selection import Selection
+
 FAIL_ON = ("error", "warning", "never")
 DEFAULT_FAIL_ON = "error"
-KEYS = ("select", "ignore", "fail-on")
+KEYS = ("select", "ignore", "fail-on", "profiles")
 
 
 @dataclass(frozen=True)
@@ -35,12 +40,24 @@ class Config:
     select: Optional[tuple[str, ...]] = None
     ignore: Optional[tuple[str, ...]] = None
     fail_on: Optional[str] = None
+    profiles: Optional[tuple[str, ...]] = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a command runs with, the command line having won over the file."""
+
+    selection: Selection
+    fail_on: str
+    profiles: tuple[str, ...]  # --profile values, else the file's profiles
+    profiles_base: Path  # what relative profile paths are relative to
+    profiles_origin: str  # where they came from, for errors
 
 
 def resolve(config_path: Optional[Path], select: tuple[str, ...], ignore: tuple[str, ...],
-            fail_on: Optional[str]):
-    """The command line's --select/--ignore (repeatable, comma-separated) and --fail-on over
-    the config file over the defaults: returns (Selection, fail_on)."""
+            fail_on: Optional[str], profiles: tuple[str, ...] = ()) -> Settings:
+    """The command line's --select/--ignore (repeatable, comma-separated), --fail-on and
+    --profile over the config file over the defaults."""
     from auditor.checks.selection import Selection, parse_codes
 
     cli_select = parse_codes(select, "--select") if select else None
@@ -48,7 +65,11 @@ def resolve(config_path: Optional[Path], select: tuple[str, ...], ignore: tuple[
     config = load_config(config_path)
     selection = Selection(select=cli_select if cli_select is not None else config.select,
                           ignore=cli_ignore if cli_ignore is not None else config.ignore or ())
-    return selection, fail_on or config.fail_on or DEFAULT_FAIL_ON
+    if profiles or not config.profiles:
+        chosen, base, origin = profiles, Path.cwd(), "--profile"
+    else:
+        chosen, base, origin = config.profiles, config.path.parent, f"{config.path}: [tool.auditor] profiles"
+    return Settings(selection, fail_on or config.fail_on or DEFAULT_FAIL_ON, chosen, base, origin)
 
 
 def load_config(explicit: Optional[Path] = None, start: Optional[Path] = None) -> Config:
@@ -127,7 +148,21 @@ def _parse(path: Path, table: dict[str, Any]) -> Config:
     if fail_on is not None and fail_on not in FAIL_ON:
         raise InputError(f"{path}: [tool.auditor] fail-on must be one of "
                          f"{', '.join(_show(v) for v in FAIL_ON)}, not {_show(fail_on)}")
-    return Config(path, codes["select"], codes["ignore"], fail_on)
+    return Config(path, codes["select"], codes["ignore"], fail_on, _profiles(path, table.get("profiles")))
+
+
+def _profiles(path: Path, value: Any) -> Optional[tuple[str, ...]]:
+    """Profile names or paths; whether each exists is checked when `auditor check` loads it."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InputError(f"{path}: [tool.auditor] profiles must be a list of profile names or paths such as "
+                         f"[\"gpu-training\"], not {_kind(value)}: {_show(value)}")
+    bad = next((item for item in value if not isinstance(item, str) or not item.strip()), None)
+    if bad is not None:
+        raise InputError(f"{path}: [tool.auditor] profiles must be a list of profile names or paths, "
+                         f"but it holds {_kind(bad) if not isinstance(bad, str) else 'an empty string'}: {_show(bad)}")
+    return tuple(value)
 
 
 def _kind(value: Any) -> str:

@@ -337,9 +337,9 @@ def test_the_command_line_replaces_the_files_values(small_shm, baseline, work):
 
 BAD_CONFIGS = [
     ('[tool.auditor]\nfail-on = warning\n', "invalid TOML: Invalid value (at line 2, column 11)"),
-    ('[tool.auditor]\nselct = ["GPU"]\n', "unknown key 'selct' in [tool.auditor]; known keys: select, ignore, fail-on"),
+    ('[tool.auditor]\nselct = ["GPU"]\n', "unknown key 'selct' in [tool.auditor]; known keys: select, ignore, fail-on, profiles"),
     ('[tool.auditor]\nfail_on = "never"\n',
-     "unknown key 'fail_on' in [tool.auditor]; known keys: select, ignore, fail-on"),
+     "unknown key 'fail_on' in [tool.auditor]; known keys: select, ignore, fail-on, profiles"),
     ('[tool.auditor]\nselect = "GPU"\n',
      '[tool.auditor] select must be a list of strings such as ["GPU", "FW004"], not a string: "GPU"'),
     ('[tool.auditor]\nignore = ["MEM", 2]\n',

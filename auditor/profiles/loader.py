@@ -47,7 +47,7 @@ def builtin_profiles() -> dict[str, Traversable]:
             if entry.name.endswith(".toml")}
 
 
-def is_path(reference: str) -> bool:
+def _is_path(reference: str) -> bool:
     """Whether a --profile value names a file rather than a built-in profile."""
     return "/" in reference or "\\" in reference or reference.endswith(".toml")
 
@@ -56,7 +56,7 @@ def load_profile(reference: str, base: Path, where: str = "--profile",
                  today: Optional[datetime.date] = None) -> Profile:
     """The profile a name or path (relative to ``base``) refers to; ``where`` names the
     reference's origin in errors."""
-    location = _locate(reference, base, where)
+    location = locate(reference, base, where)
     document = _resolve(location, (), today or datetime.date.today())
     return Profile(document.name or _stem(location), str(location), document)
 
@@ -65,8 +65,6 @@ def read_document(location: Path | Traversable, today: datetime.date) -> Profile
     """One file, checked against the format and for waivers past their date; extends unresolved."""
     try:
         text = location.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{location}: cannot read: no such file") from None
     except UnicodeDecodeError:
         raise InputError(f"{location}: invalid TOML: not UTF-8 text") from None
     except OSError as exc:
@@ -89,7 +87,7 @@ def _resolve(location: Path | Traversable, chain: tuple[str, ...], today: dateti
     document = read_document(location, today)
     merged: Optional[ProfileDocument] = None
     for index, reference in enumerate(document.extends):
-        parent = _locate(reference, Path(str(location)).parent, f"{location}: extends[{index}]")
+        parent = locate(reference, Path(str(location)).parent, f"{location}: extends[{index}]")
         if str(parent) in chain:
             cycle = " -> ".join((*chain[chain.index(str(parent)):], str(parent)))
             raise InputError(f"{location}: extends[{index}]: expected a profile that does not extend this one, "
@@ -99,9 +97,13 @@ def _resolve(location: Path | Traversable, chain: tuple[str, ...], today: dateti
     return replace(document, extends=()) if merged is None else merge(merged, document)
 
 
-def _locate(reference: str, base: Path, where: str) -> Path | Traversable:
-    if is_path(reference):
-        return (base / Path(reference).expanduser()).resolve()
+def locate(reference: str, base: Path, where: str) -> Path | Traversable:
+    """The file a profile name or path refers to; ``where`` names the reference's origin in errors."""
+    if _is_path(reference):
+        path = (base / Path(reference).expanduser()).resolve()
+        if not path.is_file():
+            raise InputError(f"{where}: expected a profile file, but {path} does not exist or is not a file")
+        return path
     builtins = builtin_profiles()
     if reference in builtins:
         return builtins[reference]

@@ -26,15 +26,13 @@ from typing import Any, Callable, Literal, Optional
 
 
 class FormatError(ValueError):
-    """A value that does not fit its declaration: ``key`` is the dotted path to it."""
+    """A value that does not fit its declaration, said as "<dotted key>: <what was expected>"."""
 
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}")
-        self.key = key
-        self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: Annotated metadata must be hashable
 class Constraint:
     """A rule beyond the type: ``problem(value)`` returns None when the value is fine, else why
     it is not; ``schema`` holds the JSON Schema keywords that say the same, where they can."""
@@ -47,25 +45,25 @@ class Constraint:
 ONE_OR_MANY = object()  # marks a tuple field that also takes a single value: dtype = "float32"
 
 
-def toml_key(name: str) -> str:
+def _toml_key(name: str) -> str:
     return name.replace("_", "-")
 
 
-def describe(tp: Any) -> str:
+def _describe(tp: Any) -> str:
     """What a value of this type is, for 'expected ...': 'a string', 'one of "a", "b"'..."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Annotated:
         constraints = [m for m in tp.__metadata__ if isinstance(m, Constraint)]
         if constraints:
             return constraints[0].expected
-        inner = describe(args[0])
-        return f"{inner}, or {describe(typing.get_args(args[0])[0])}" if ONE_OR_MANY in tp.__metadata__ else inner
+        inner = _describe(args[0])
+        return f"{inner}, or {_describe(typing.get_args(args[0])[0])}" if ONE_OR_MANY in tp.__metadata__ else inner
     if origin in (typing.Union, types.UnionType):
-        return describe(_non_null(args))
+        return _describe(_non_null(args))
     if origin is Literal:
         return "one of " + ", ".join(json.dumps(a) for a in args)
     if origin is tuple:
-        return f"an array of {_plural(describe(args[0]))}"
+        return f"an array of {_plural(_describe(args[0]))}"
     if origin is dict:
         return "a table"
     if dataclasses.is_dataclass(tp):
@@ -84,12 +82,14 @@ def _plural(phrase: str) -> str:
     return plurals.get(phrase, f"items each {phrase}")
 
 
-def kind_of(value: Any) -> str:
+def _kind_of(value: Any) -> str:
     """The TOML type of a parsed value, with its article."""
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, datetime.datetime) or isinstance(value, datetime.time):
+    if isinstance(value, datetime.datetime):
         return "a date-time"
+    if isinstance(value, datetime.time):
+        return "a time"
     for kind, name in ((int, "an integer"), (float, "a float"), (str, "a string"), (list, "an array"),
                        (dict, "a table"), (datetime.date, "a date")):
         if isinstance(value, kind):
@@ -97,7 +97,7 @@ def kind_of(value: Any) -> str:
     return type(value).__name__
 
 
-def show(value: Any) -> str:
+def _show(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
@@ -112,9 +112,9 @@ def _non_null(args: tuple) -> Any:
 def parse(cls: type, data: Any, key: str = "") -> Any:
     """Build ``cls`` from a parsed TOML table, or raise FormatError naming the key."""
     if not isinstance(data, dict):
-        raise FormatError(key or "(document)", f"expected a table, got {kind_of(data)}")
+        raise FormatError(key or "(document)", f"expected a table, got {_kind_of(data)}")
     hints = typing.get_type_hints(cls, include_extras=True)
-    fields = {toml_key(f.name): f for f in dataclasses.fields(cls)}
+    fields = {_toml_key(f.name): f for f in dataclasses.fields(cls)}
     for name in data:
         if name not in fields:
             close = difflib.get_close_matches(name, list(fields), n=1)
@@ -125,7 +125,7 @@ def parse(cls: type, data: Any, key: str = "") -> Any:
         if name in data:
             values[f.name] = _value(hints[f.name], data[name], _join(key, name))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise FormatError(_join(key, name), f"expected {describe(hints[f.name])}, but the key is missing")
+            raise FormatError(_join(key, name), f"expected {_describe(hints[f.name])}, but the key is missing")
     return cls(**values)
 
 
@@ -144,28 +144,28 @@ def _value(tp: Any, value: Any, key: str) -> Any:
         for constraint in (m for m in metadata if isinstance(m, Constraint)):
             problem = constraint.problem(parsed)
             if problem is not None:
-                raise FormatError(key, f"expected {constraint.expected}, got {show(value)}"
+                raise FormatError(key, f"expected {constraint.expected}, got {_show(value)}"
                                   + (f" ({problem})" if problem else ""))
         return parsed
     if origin in (typing.Union, types.UnionType):
         return _value(_non_null(args), value, key)
     if origin is Literal:
         if value not in args:
-            raise FormatError(key, f"expected {describe(tp)}, got {show(value)}")
+            raise FormatError(key, f"expected {_describe(tp)}, got {_show(value)}")
         return value
     if origin is tuple:
         if not isinstance(value, list):
-            raise FormatError(key, f"expected {describe(tp)}, got {kind_of(value)}: {show(value)}")
+            raise FormatError(key, f"expected {_describe(tp)}, got {_kind_of(value)}: {_show(value)}")
         return tuple(_value(args[0], item, f"{key}[{index}]") for index, item in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
-            raise FormatError(key, f"expected a table, got {kind_of(value)}: {show(value)}")
+            raise FormatError(key, f"expected a table, got {_kind_of(value)}: {_show(value)}")
         return {_value(args[0], name, _join(key, name)): _value(args[1], item, _join(key, name))
                 for name, item in value.items()}
     if dataclasses.is_dataclass(tp):
         return parse(tp, value, key)
     if not _is_a(value, tp):
-        raise FormatError(key, f"expected {describe(tp)}, got {kind_of(value)}: {show(value)}")
+        raise FormatError(key, f"expected {_describe(tp)}, got {_kind_of(value)}: {_show(value)}")
     return float(value) if tp is float else value
 
 
@@ -227,9 +227,9 @@ def _table_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
         schema = _schema(hints[f.name], defs)
         if f.metadata.get("doc"):
             schema = {**schema, "description": f.metadata["doc"]}
-        properties[toml_key(f.name)] = schema
+        properties[_toml_key(f.name)] = schema
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            required.append(toml_key(f.name))
+            required.append(_toml_key(f.name))
     schema: dict[str, Any] = {"type": "object"}
     if cls.__doc__:
         schema["description"] = " ".join(cls.__doc__.split())

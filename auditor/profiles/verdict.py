@@ -46,6 +46,11 @@ class ProfileVerdict:
     def status(self) -> Literal["ready", "not-ready"]:
         return "not-ready" if any(r.status == "fail" for r in self.requirements) else "ready"
 
+    @property
+    def label(self) -> str:
+        """READY or NOT READY, as the human-readable formats show it."""
+        return self.status.upper().replace("-", " ")
+
     def count(self, status: Status) -> int:
         return sum(1 for r in self.requirements if r.status == status)
 
@@ -67,3 +72,8 @@ class CheckReport:
     def worst_status(self) -> int:
         """The rank of the worst requirement status over every profile, -1 when there is none."""
         return max((STATUS_RANK[r.status] for v in self.verdicts for r in v.requirements), default=-1)
+
+
+def unmet(severity: Optional[str]) -> Status:
+    """The status of a requirement that is not met: its severity decides (error by default)."""
+    return "warn" if severity == "warning" else "fail"

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from auditor.profiles.verdict import CheckReport, ProfileVerdict
+from auditor.render.check_base import CheckRenderer
+from auditor.render.markdown import MarkdownRenderer
+
+_STATUS = {"pass": "pass", "warn": "**warn**", "fail": "**FAIL**"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+class CheckMarkdownRenderer(CheckRenderer):
+    """The verdicts as Markdown tables (for pull requests and CI job summaries), followed by
+    the full audit report they rest on, unless ``with_audit`` is False."""
+
+    name = "markdown"
+
+    def __init__(self, with_audit: bool = True):
+        self.with_audit = with_audit
+
+    def render(self, check: CheckReport) -> str:
+        lines = ["# Readiness check", "", "| Profile | Verdict | Failed | Warnings | Passed |", "|---|---|---|---|---|"]
+        lines += [f"| `{v.profile}` | **{v.label}** | {v.count('fail')} | {v.count('warn')} | {v.count('pass')} |"
+                  for v in check.verdicts]
+        for verdict in check.verdicts:
+            lines += self._profile(verdict)
+        text = "\n".join(lines) + "\n"
+        return text + "\n" + MarkdownRenderer().render(check.report) if self.with_audit else text
+
+    def _profile(self, verdict: ProfileVerdict) -> list[str]:
+        lines = ["", f"## `{verdict.profile}`: {verdict.label}", "", _cell(verdict.description), "",
+                 "| Status | Requirement | Evidence | Fix |", "|---|---|---|---|"]
+        quiet = [r.id.removeprefix("check.") for r in verdict.requirements if r.id.startswith("check.") and r.status == "pass"]
+        for result in verdict.requirements:
+            if result.id.startswith("check.") and result.status == "pass":
+                continue
+            evidence = "\n".join(result.evidence)
+            if result.waiver:
+                evidence += f"\nwaived until {result.waiver.expires}: {result.waiver.reason}"
+            lines.append(f"| {_STATUS[result.status]} | `{result.id}`<br>{_cell(result.title)} | {_cell(evidence)} "
+                         f"| {_cell(result.fix or '')} |")
+        if quiet:
+            lines += ["", f"Checks that found nothing: {', '.join(quiet)}."]
+        return lines

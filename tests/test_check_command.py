@@ -1,0 +1,412 @@
+"""`auditor check`: every built-in profile on every simulated machine, on a replayed Apple silicon
+snapshot and on this real machine, with the verdict of each requirement written out below;
+then exit codes, --exit-zero, --fail-on and the defaults from [tool.auditor].
+
+Each simulated machine is audited once (real torch, TensorFlow and JAX meeting the simulated
+hardware) and its snapshot replayed with `auditor check --snapshot`. Those snapshots were
+saved without export paths, so export requirements read "not checked" there; the real
+machine is checked live, export paths included.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from nvml_fake import fake_nvml_dir  # noqa: F401  (fixture)
+from simulated_machines import MACHINES
+from test_simulated_machines import machine_env
+
+ROOT = Path(__file__).resolve().parents[1]
+APPLE = ROOT / "tests" / "snapshots" / "apple-m2-pro-macos14.json"
+PROFILES = ["research", "gpu-training", "inference-serving", "mobile-export", "tpu", "apple-silicon", "ci-cpu"]
+GIB = 1024**3
+
+# The requirements of each built-in profile, in the order they are reported (checks follow them).
+REQUIREMENTS = {
+    "research": ["python", "machine.memory", "framework.torch-or-tensorflow-or-jax", "compute.any.best.float32"],
+    "gpu-training": ["python", "machine.cpus", "machine.memory", "machine.shm", "accelerator", "accelerator.driver",
+                     "framework.torch-or-tensorflow-or-jax", "compute.any.best.float32",
+                     "compute.any.gpu.float32.train-step", "compute.any.gpu.bfloat16-or-float16.train-step"],
+    "inference-serving": ["python", "machine.memory", "framework.torch-or-tensorflow", "compute.any.any.float32",
+                          "export.tf-serving-or-onnx"],
+    "mobile-export": ["python", "framework.torch-or-tensorflow", "export.tflite+tflite-int8-or-executorch"],
+    "tpu": ["python", "accelerator", "framework.jax-or-tensorflow", "compute.jax-or-tensorflow.tpu.float32",
+            "compute.jax-or-tensorflow.tpu.bfloat16"],
+    "apple-silicon": ["python", "machine.memory", "accelerator", "framework.torch-or-tensorflow",
+                      "compute.torch-or-tensorflow.mps.float32"],
+    "ci-cpu": ["python", "machine.cpus", "machine.memory", "framework.torch-or-tensorflow-or-jax",
+               "compute.any.cpu.float32"],
+}
+
+# machine -> profile -> (the status of each requirement above, the checks that did not pass).
+# The simulated machines run CPU-only torch 2.13, tensorflow-cpu 2.21 and CPU JAX, so no
+# accelerator is ever proven on them; the export paths were not checked in their snapshots.
+VERDICTS = {
+    "h100-node": {
+        "research": ("pass pass pass fail", {"FW006": "warn"}),
+        #                py   cpus mem  shm  acc  drv  fw   best gpu32 gpu16
+        "gpu-training": ("pass pass pass pass pass pass pass fail fail fail", {"FW006": "fail"}),  # raised to error
+        "inference-serving": ("pass pass pass pass fail", {"FW006": "warn"}),
+        "mobile-export": ("pass pass fail", {}),  # GPU checks do not count for it
+        "tpu": ("pass fail pass fail fail", {"FW006": "warn"}),
+        "apple-silicon": ("pass pass fail pass fail", {"FW006": "warn"}),
+        "ci-cpu": ("pass pass pass pass pass", {}),
+    },
+    "rtx4090-workstation": {
+        "research": ("pass pass pass fail", {"FW006": "warn"}),
+        "gpu-training": ("pass pass pass pass pass pass pass fail fail fail", {"FW006": "fail"}),
+        "inference-serving": ("pass pass pass pass fail", {"FW006": "warn"}),
+        "mobile-export": ("pass pass fail", {}),
+        "tpu": ("pass fail pass fail fail", {"FW006": "warn"}),
+        "apple-silicon": ("pass pass fail pass fail", {"FW006": "warn"}),
+        "ci-cpu": ("pass pass pass pass pass", {}),
+    },
+    "rtx5090-workstation": {
+        "research": ("pass pass pass fail", {"FW006": "warn"}),
+        "gpu-training": ("pass pass pass pass pass pass pass fail fail fail", {"FW006": "fail"}),
+        "inference-serving": ("pass pass pass pass fail", {"FW006": "warn"}),
+        "mobile-export": ("pass pass fail", {}),
+        "tpu": ("pass fail pass fail fail", {"FW006": "warn"}),
+        "apple-silicon": ("pass pass fail pass fail", {"FW006": "warn"}),
+        "ci-cpu": ("pass pass pass pass pass", {}),
+    },
+    "laptop-no-gpu": {  # 8 CPUs, 16 GiB, an Intel iGPU: the CPU is the best device, with a warning
+        "research": ("pass pass pass warn", {}),
+        "gpu-training": ("pass pass fail pass fail pass pass warn fail fail", {}),
+        "inference-serving": ("pass pass pass pass fail", {}),
+        "mobile-export": ("pass pass fail", {}),
+        "tpu": ("pass fail pass fail fail", {}),
+        "apple-silicon": ("pass pass fail pass fail", {}),
+        "ci-cpu": ("pass pass pass pass pass", {}),
+    },
+    "container-without-gpu-access": {  # the host's A100 is on the bus, but not in the container
+        "research": ("pass pass pass warn", {"GPU002": "fail", "GPU003": "warn"}),
+        # the driver version is still read from /proc/driver/nvidia/version
+        "gpu-training": ("pass pass pass pass fail pass pass warn fail fail", {"GPU002": "fail", "GPU003": "warn"}),
+        "inference-serving": ("pass pass pass pass fail", {"GPU002": "fail", "GPU003": "warn"}),
+        "mobile-export": ("pass pass fail", {}),
+        "tpu": ("pass fail pass fail fail", {"GPU002": "fail", "GPU003": "warn"}),
+        "apple-silicon": ("pass pass fail pass fail", {"GPU002": "fail", "GPU003": "warn"}),
+        "ci-cpu": ("pass pass pass pass pass", {}),
+    },
+    "mi300x-node": {  # no NVIDIA driver: the driver minimum does not apply
+        "research": ("pass pass pass fail", {}),
+        "gpu-training": ("pass pass pass pass pass pass pass fail fail fail", {}),
+        "inference-serving": ("pass pass pass pass fail", {}),
+        "mobile-export": ("pass pass fail", {}),
+        "tpu": ("pass fail pass fail fail", {}),
+        "apple-silicon": ("pass pass fail pass fail", {}),
+        "ci-cpu": ("pass pass pass pass pass", {}),
+    },
+    "tpu-v5e-vm": {
+        "research": ("pass pass pass fail", {"TPU001": "warn"}),
+        "gpu-training": ("pass pass pass pass fail pass pass fail fail fail", {"TPU001": "warn"}),
+        "inference-serving": ("pass pass pass pass fail", {"TPU001": "warn"}),
+        "mobile-export": ("pass pass fail", {}),
+        "tpu": ("pass pass pass fail fail", {"TPU001": "fail"}),  # raised to error by the profile
+        "apple-silicon": ("pass pass fail pass fail", {"TPU001": "warn"}),
+        "ci-cpu": ("pass pass pass pass pass", {}),
+    },
+    "nvml-errors": {  # GPU 1 is lost; GPU 0 alone meets gpu-training's one-GPU minimum
+        "research": ("pass pass pass fail", {"FW006": "warn", "GPU004": "fail"}),
+        "gpu-training": ("pass pass pass pass pass pass pass fail fail fail", {"FW006": "fail", "GPU004": "fail"}),
+        "inference-serving": ("pass pass pass pass fail", {"FW006": "warn", "GPU004": "fail"}),
+        "mobile-export": ("pass pass fail", {}),
+        "tpu": ("pass fail pass fail fail", {"FW006": "warn", "GPU004": "fail"}),
+        "apple-silicon": ("pass pass fail pass fail", {"FW006": "warn", "GPU004": "fail"}),
+        "ci-cpu": ("pass pass pass pass pass", {}),
+    },
+    "gpu-claimed-by-nouveau": {  # no NVIDIA driver, so no GPU to count
+        "research": ("pass pass pass warn", {"GPU001": "fail"}),
+        "gpu-training": ("pass pass pass pass fail pass pass warn fail fail", {"GPU001": "fail"}),
+        "inference-serving": ("pass pass pass pass fail", {"GPU001": "fail"}),
+        "mobile-export": ("pass pass fail", {}),
+        "tpu": ("pass fail pass fail fail", {"GPU001": "fail"}),
+        "apple-silicon": ("pass pass fail pass fail", {"GPU001": "fail"}),
+        "ci-cpu": ("pass pass pass pass pass", {}),
+    },
+    "apple-m2-pro-macos14": {  # replayed: PyTorch proven on MPS, TensorFlow through tensorflow-metal
+        "research": ("pass pass pass pass", {}),
+        # no /dev/shm on macOS (not measured), and MPS is not a cuda or rocm GPU
+        "gpu-training": ("pass pass pass warn fail pass pass pass fail fail", {}),
+        "inference-serving": ("pass pass pass pass fail", {}),
+        "mobile-export": ("pass pass fail", {}),
+        "tpu": ("pass fail pass fail fail", {}),
+        "apple-silicon": ("pass pass pass pass pass", {}),
+        "ci-cpu": ("pass pass pass pass pass", {}),
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory, fake_nvml_dir) -> dict[str, Path]:  # noqa: F811
+    """A snapshot per simulated machine, from one full audit each, plus the Apple silicon one."""
+    def audit(machine) -> Path:
+        work = tmp_path_factory.mktemp(machine.name)
+        snapshot = work / "snapshot.json"
+        result = run("audit", "--root", str(machine.build(work / "root")), "--save-snapshot", str(snapshot),
+                     "--format", "json", env=machine_env(machine, work, fake_nvml_dir))
+        assert result.returncode in (0, 1), result.stderr
+        return snapshot
+
+    # Two at a time: an audit waits on its framework children about as long as it computes.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        saved = dict(zip((machine.name for machine in MACHINES), pool.map(audit, MACHINES)))
+    return {**saved, APPLE.stem: APPLE}
+
+
+def run(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+def check_json(*args: str, cwd: Path | None = None) -> tuple[int, dict]:
+    result = run("check", "--format", "json", *args, cwd=cwd)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def statuses(profile: dict) -> tuple[str, dict[str, str]]:
+    """(the requirement statuses in order, the checks that did not pass) of one profile's result."""
+    requirements = [r for r in profile["requirements"] if not r["id"].startswith("check.")]
+    assert [r["id"] for r in requirements] == REQUIREMENTS[profile["profile"]]
+    checks = {r["id"].removeprefix("check."): r["status"] for r in profile["requirements"]
+              if r["id"].startswith("check.") and r["status"] != "pass"}
+    return " ".join(r["status"] for r in requirements), checks
+
+
+def by_name(report: dict) -> dict[str, dict]:
+    return {profile["profile"]: profile for profile in report["profiles"]}
+
+
+@pytest.mark.parametrize("machine", list(VERDICTS))
+def test_every_profile_on_every_simulated_machine(snapshots, machine):
+    profiles = [arg for name in PROFILES for arg in ("--profile", name)]
+    code, report = check_json("--snapshot", str(snapshots[machine]), *profiles)
+    assert [p["profile"] for p in report["profiles"]] == PROFILES
+    for name, profile in by_name(report).items():
+        assert statuses(profile) == VERDICTS[machine][name], name
+        assert profile["status"] == ("not-ready" if "fail" in json.dumps(VERDICTS[machine][name]) else "ready"), name
+    assert code == (1 if any(p["status"] == "not-ready" for p in report["profiles"]) else 0)
+
+
+# --- evidence and fixes, on the simulated machines -----------------------------------
+
+
+def _result(report: dict, profile: str, key: str) -> dict:
+    return next(r for r in by_name(report)[profile]["requirements"] if r["id"] == key)
+
+
+def test_a_cpu_build_next_to_gpus_gets_the_gpu_build_fitted_to_the_driver(snapshots):
+    _, report = check_json("--snapshot", str(snapshots["h100-node"]), "--profile", "research")
+    best = _result(report, "research", "compute.any.best.float32")
+    assert best["evidence"][0] == "best accelerator here: 8 NVIDIA GPU(s) (cuda)"
+    assert "PyTorch 2.13.0+cpu (cpu build): no matching proof; it sees cpu (cpu)" in best["evidence"]
+    assert best["fix"].startswith("`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126`")
+
+
+def test_an_amd_node_gets_the_rocm_build_and_a_tpu_vm_the_tpu_build(snapshots):
+    _, amd = check_json("--snapshot", str(snapshots["mi300x-node"]), "--profile", "gpu-training")
+    assert _result(amd, "gpu-training", "compute.any.gpu.float32.train-step")["fix"] == (
+        "`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/rocm7.2` (the ROCm 7.2 build of torch 2.13)")
+    accelerator = _result(amd, "gpu-training", "accelerator")
+    assert accelerator["evidence"][0] == "AMD GPU 1 AMD Instinct MI300X (gfx942): meets the minimums"
+    _, tpu = check_json("--snapshot", str(snapshots["tpu-v5e-vm"]), "--profile", "tpu")
+    assert _result(tpu, "tpu", "accelerator")["evidence"][0] == "TPU chip 0 (v5litepod-4): meets the minimums"
+    assert _result(tpu, "tpu", "compute.jax-or-tensorflow.tpu.float32")["fix"] == '`pip install -U "jax[tpu]"` (JAX\'s TPU build)'
+
+
+def test_a_gpu_the_container_cannot_reach_points_to_the_finding_that_explains_it(snapshots):
+    _, report = check_json("--snapshot", str(snapshots["container-without-gpu-access"]), "--profile", "gpu-training")
+    accelerator = _result(report, "gpu-training", "accelerator")
+    assert accelerator["evidence"][:2] == ["0 of the required 1 GPU (NVIDIA or AMD) found",
+                                           "PCI 0000:3b:00.0: NVIDIA gpu 0x20b5, driver nvidia"]
+    assert accelerator["fix"].startswith("GPU002: ") and "--gpus all" in accelerator["fix"]
+    _, laptop = check_json("--snapshot", str(snapshots["laptop-no-gpu"]), "--profile", "gpu-training")
+    assert _result(laptop, "gpu-training", "compute.any.gpu.float32.train-step")["fix"] == (
+        "This machine has no GPU (cuda or rocm): run on one that has.")
+    assert _result(laptop, "gpu-training", "machine.memory")["evidence"] == [
+        "16.0 GiB usable (16.0 GiB total, cgroup limit none)"]
+
+
+def test_an_export_path_missing_from_a_replayed_snapshot_is_not_ready(snapshots):
+    _, report = check_json("--snapshot", str(snapshots["laptop-no-gpu"]), "--profile", "mobile-export")
+    export = _result(report, "mobile-export", "export.tflite+tflite-int8-or-executorch")
+    assert export["status"] == "fail"
+    assert export["evidence"] == ["tflite: not checked in this snapshot", "tflite-int8: not checked in this snapshot",
+                                  "executorch: not checked in this snapshot"]
+    assert export["fix"].startswith("Run `auditor check` on the machine itself")
+
+
+def test_a_compiled_proof_left_for_deep_is_not_proven(snapshots, tmp_path):
+    profile = tmp_path / "compiled.toml"
+    profile.write_text('schema = "auditor-profile-v1"\ndescription = "compiled training"\n'
+                       '[[compute]]\nframework = "torch"\ndevice = "cpu"\ncompiler = "torch.compile"\n')
+    _, report = check_json("--snapshot", str(snapshots["laptop-no-gpu"]), "--profile", str(profile))
+    result = _result(report, "compiled", "compute.torch.cpu.float32.torch.compile")
+    assert result["status"] == "fail"
+    assert result["evidence"] == ["PyTorch 2.13.0+cpu on cpu: train-step float32 torch.compile not run: needs --deep "
+                                  "(torch.compile generates and compiles code: seconds even for a tiny model)"]
+    assert result["fix"].startswith("Run `auditor check` on the machine itself")
+
+
+# --- this real machine -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_check(tmp_path_factory) -> tuple[int, dict, dict]:
+    """Every built-in profile checked live here: the probes run, export paths included."""
+    snapshot = tmp_path_factory.mktemp("real") / "snapshot.json"
+    result = run("check", "--format", "json", "--save-snapshot", str(snapshot),
+                            *[arg for name in PROFILES for arg in ("--profile", name)])
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout), json.loads(snapshot.read_text())
+
+
+def test_check_probes_the_export_paths_its_profiles_name_and_no_more(real_check):
+    _, _, snapshot = real_check
+    assert sorted(snapshot["exports"]) == ["executorch", "onnx", "tf-serving", "tflite", "tflite-int8"]
+    assert snapshot["mode"] == "full"  # no built-in profile needs the --deep proofs
+
+
+def test_every_profile_on_this_machine(real_check):
+    code, report, snapshot = real_check
+    machine, accelerators = snapshot["machine"], snapshot["accelerators"]
+    if (accelerators["nvidia"] or accelerators["amd"] or accelerators["tpu"]
+            or (accelerators["apple"] and accelerators["apple"]["mps_eligible"])):
+        pytest.skip("the real-machine verdicts are written for a machine without accelerators, like CI")
+    # The machine's size decides these rows: CI has 2 CPUs and about 23.5 GiB.
+    cpus, memory = machine["cpu"]["usable_cpus"], machine["memory"]["usable_bytes"] / GIB
+    shm = machine["memory"]["shm_bytes"] / GIB
+
+    def at_least(have: float, wanted: float) -> str:
+        return "pass" if have >= wanted else "fail"
+
+    model_server = {} if shutil.which("tensorflow_model_server") else {"EXP007": "warn"}
+    expected = {
+        "research": (f"pass {at_least(memory, 8)} pass warn", {}),
+        "gpu-training": (f"pass {at_least(cpus, 4)} {at_least(memory, 32)} {at_least(shm, 1)} fail pass pass warn "
+                         "fail fail", {}),
+        "inference-serving": (f"pass {at_least(memory, 4)} pass pass pass", model_server),
+        "mobile-export": ("pass pass pass", {}),
+        "tpu": ("pass fail pass fail fail", {}),
+        "apple-silicon": (f"pass {at_least(memory, 16)} fail pass fail", {}),
+        "ci-cpu": (f"pass {at_least(cpus, 2)} {at_least(memory, 4)} pass pass", {}),
+    }
+    for name, profile in by_name(report).items():
+        assert statuses(profile) == expected[name], name
+    assert code == 1  # tpu and apple-silicon can never be ready here
+    exports = _result(report, "mobile-export", "export.tflite+tflite-int8-or-executorch")["evidence"]
+    assert [line.split(":")[0] + ": " + line.split(": ")[1].split(" ")[0] for line in exports] == [
+        "tflite: ready", "tflite-int8: ready", "executorch: ready"]
+
+
+# --- exit codes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--profile", "ci-cpu"], 0),  # ready
+    (["--profile", "research"], 0),  # ready with a warning
+    (["--profile", "research", "--fail-on", "warning"], 1),
+    (["--profile", "gpu-training"], 1),  # not ready
+    (["--profile", "ci-cpu", "--profile", "gpu-training"], 1),  # one profile not ready is enough
+    (["--profile", "gpu-training", "--exit-zero"], 0),
+    (["--profile", "gpu-training", "--fail-on", "never"], 0),
+], ids=["ready", "warning", "fail-on-warning", "not-ready", "one-of-two", "exit-zero", "fail-on-never"])
+def test_exit_codes(snapshots, args, code):
+    result = run("check", "--snapshot", str(snapshots["laptop-no-gpu"]), *args)
+    assert result.returncode == code, result.stderr
+    assert result.stderr == ""
+
+
+def _one_line_error(result) -> str:
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+    return result.stderr.removeprefix("auditor: error: ").rstrip("\n")
+
+
+def test_input_errors_exit_2_even_with_exit_zero(tmp_path):
+    assert _one_line_error(run("check", "--exit-zero", cwd=tmp_path)) == (
+        "no profile to check: pass --profile NAME (`auditor profiles` lists them) or set profiles in [tool.auditor]")
+    assert _one_line_error(run("check", "--profile", "ci-cpu", "--snapshot", str(APPLE), "--root",
+                                          str(tmp_path))) == (
+        "--snapshot replays saved facts and cannot be combined with --root")
+
+
+BREAK_EVALUATE = textwrap.dedent(f"""
+    import auditor.cli, auditor.profiles.evaluate
+
+    def evaluate(profile, report, selection=None):
+        raise RuntimeError("boom from the test seam")
+
+    auditor.profiles.evaluate.evaluate = evaluate
+    auditor.cli.main(["check", "--profile", "ci-cpu", "--snapshot", {str(APPLE)!r}, "--exit-zero"])
+""")
+
+
+def test_an_internal_error_is_one_line_and_exit_3():
+    result = subprocess.run([sys.executable, "-c", BREAK_EVALUATE], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3
+    assert result.stderr == ("auditor: error: internal error: RuntimeError: boom from the test seam "
+                             "(set AUDITOR_DEBUG=1 for the traceback)\n")
+
+
+# --- [tool.auditor] ----------------------------------------------------------------------
+
+
+def _project(tmp_path: Path, table: str) -> Path:
+    (tmp_path / "team").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "team" / "ours.toml").write_text('schema = "auditor-profile-v1"\ndescription = "ours"\n'
+                                                 'extends = ["ci-cpu"]\n[machine]\nmin-usable-cpus = 64\n')
+    (tmp_path / "pyproject.toml").write_text("[tool.auditor]\n" + textwrap.dedent(table))
+    nested = tmp_path / "src" / "pkg"
+    nested.mkdir(parents=True, exist_ok=True)
+    return nested
+
+
+def test_the_config_names_the_default_profiles_relative_to_itself(snapshots, tmp_path):
+    cwd = _project(tmp_path, 'profiles = ["ci-cpu", "team/ours.toml"]\n')
+    code, report = check_json("--snapshot", str(snapshots["laptop-no-gpu"]), cwd=cwd)
+    assert [p["profile"] for p in report["profiles"]] == ["ci-cpu", "ours"]
+    assert report["profiles"][1]["source"] == str(tmp_path / "team" / "ours.toml")
+    assert _result(report, "ours", "machine.cpus")["status"] == "fail"  # 8 usable, 64 wanted
+    assert code == 1
+    # --profile replaces the file's profiles
+    code, report = check_json("--snapshot", str(snapshots["laptop-no-gpu"]), "--profile", "ci-cpu", cwd=cwd)
+    assert ([p["profile"] for p in report["profiles"]], code) == (["ci-cpu"], 0)
+
+
+def test_the_config_sets_fail_on_and_the_checks_a_profile_counts(snapshots, tmp_path):
+    cwd = _project(tmp_path, 'profiles = ["research"]\nfail-on = "warning"\nselect = ["MEM", "GPU"]\n')
+    result = run("check", "--snapshot", str(snapshots["laptop-no-gpu"]), "--format", "json", cwd=cwd)
+    assert result.returncode == 1  # research warns on a machine without an accelerator
+    checks = [r["id"] for r in json.loads(result.stdout)["profiles"][0]["requirements"] if r["id"].startswith("check.")]
+    assert checks and all(key.startswith(("check.MEM", "check.GPU")) for key in checks)
+    assert run("check", "--snapshot", str(snapshots["laptop-no-gpu"]), "--fail-on", "error",
+                          cwd=cwd).returncode == 0
+
+
+@pytest.mark.parametrize("table, message", [
+    ('profiles = "ci-cpu"\n', '[tool.auditor] profiles must be a list of profile names or paths such as '
+                              '["gpu-training"], not a string: "ci-cpu"'),
+    ('profiles = ["ci-cpu", 3]\n', "[tool.auditor] profiles must be a list of profile names or paths, but it holds "
+                                   "an integer: 3"),
+])
+def test_a_malformed_profiles_key_is_one_line(tmp_path, table, message):
+    cwd = _project(tmp_path, table)
+    assert _one_line_error(run("check", "--snapshot", str(APPLE), cwd=cwd)) == (
+        f"{tmp_path / 'pyproject.toml'}: {message}")
+
+
+def test_an_unknown_profile_in_the_config_names_the_config(tmp_path):
+    cwd = _project(tmp_path, 'profiles = ["gpu-trainig"]\n')
+    assert _one_line_error(run("check", "--snapshot", str(APPLE), cwd=cwd)).startswith(
+        f"{tmp_path / 'pyproject.toml'}: [tool.auditor] profiles: expected a built-in profile (")
