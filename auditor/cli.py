@@ -132,7 +132,6 @@ def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Pa
     from auditor.config import resolve
     from auditor.probes.fsroot import FsRoot
     from auditor.probes.runner import ProbeOptions
-    from auditor.profiles.evaluate import evaluate
     from auditor.profiles.loader import load_profile
     from auditor.profiles.needs import export_paths, needs_deep_proofs
     from auditor.profiles.verdict import STATUS_RANK, CheckReport
@@ -156,10 +155,10 @@ def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Pa
         options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), deep=needs_deep_proofs(profiles),
                                exports=export_paths(profiles), framework_deadline_s=timeout_s)
         snapshot = _collect_with_progress(options)
-    report = build_report(snapshot, settings.selection)
+    report = build_report(snapshot, settings.selection, goals=profiles)
     if save_path:
         save_snapshot(save_path, snapshot)
-    verdicts = CheckReport(report, [evaluate(profile, report, settings.selection) for profile in profiles])
+    verdicts = CheckReport(report, report.verdicts)
 
     renderer = (CheckTextRenderer(**_terminal(output)) if output_format == "text"
                 else CHECK_FORMATS[output_format]())

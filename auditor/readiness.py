@@ -82,10 +82,28 @@ class NextStep:
 
 
 @dataclass
+class GoalRecommendation:
+    """What to use here for one goal (a profile), why, and what to run to make it ready.
+    Computed by auditor/recommendation.py from the goal's evaluated requirements."""
+
+    goal: str
+    description: str
+    status: Literal["ready", "not-ready"]  # the goal's profile verdict on this machine
+    framework: Optional[str]
+    device: Optional[str] = None  # where it was proven, when it was
+    path: Optional[str] = None  # the export path(s) proven for this goal: "tflite + tflite-int8"
+    reasons: list[str] = field(default_factory=list)
+    next_steps: list[NextStep] = field(default_factory=list)
+    alternatives: list[str] = field(default_factory=list)  # the other frameworks, ranked, one line each
+
+
+@dataclass
 class Recommendation:
     summary: str
     choices: list[Choice] = field(default_factory=list)
     next_steps: list[NextStep] = field(default_factory=list)
+    # By goal: the built-in profiles in `auditor audit`, the profiles asked for in `auditor check`.
+    goals: list[GoalRecommendation] = field(default_factory=list)
 
 
 def assess(snapshot: Snapshot, findings: list[Finding]) -> Readiness:
@@ -168,7 +186,7 @@ def _proven_detail(proofs: list[ComputeProof]) -> str:
 
 def recommend(snapshot: Snapshot, readiness: Readiness, findings: list[Finding]) -> Recommendation:
     gpus = snapshot.accelerators.nvidia.gpus if snapshot.accelerators.nvidia else []
-    steps = [NextStep(f"{f.code}: {f.title}", _command_in(f.fix)) for f in findings if f.severity == "error" and f.fix]
+    steps = [NextStep(f"{f.code}: {f.title}", command_in(f.fix)) for f in findings if f.severity == "error" and f.fix]
     choices = []
     for fw in sorted(readiness.frameworks, key=lambda r: (-len(r.ready_accelerators), r.status != "ready")):
         if fw.status != "ready":
@@ -219,7 +237,7 @@ def _gpu_install_step(framework: str, snapshot: Snapshot) -> NextStep:
     return NextStep(f"Use the GPU with {DISPLAY_NAMES.get(framework, framework)}: {fitted.reason}", fitted.command)
 
 
-def _command_in(fix: str) -> Optional[str]:
+def command_in(fix: str) -> Optional[str]:
     """The first `backticked` command of a fix, if it has one."""
     parts = fix.split("`")
     return parts[1] if len(parts) >= 3 else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -19,6 +20,9 @@ class Report:
     findings: list[Finding]
     readiness: Readiness
     recommendation: Recommendation
+    # The goals' profile verdicts the recommendation was fitted to (`auditor check` reports
+    # them as its profiles); not part of the audit's JSON.
+    verdicts: list = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {**to_dict(self.snapshot),
@@ -31,7 +35,18 @@ class Report:
         return max((SEVERITY_RANK[f.severity] for f in self.findings), default=-1)
 
 
-def build_report(snapshot: Snapshot, selection: Optional[Selection] = None) -> Report:
+def build_report(snapshot: Snapshot, selection: Optional[Selection] = None, goals: Optional[list] = None) -> Report:
+    """``goals``: the profiles to fit the recommendation to; None for every built-in one."""
+    # Imported here: profiles evaluate a Report, so they import this module.
+    from auditor.profiles.evaluate import evaluate
+    from auditor.profiles.loader import builtin_profiles, load_profile
+    from auditor.recommendation import recommend_for_goals
+
     findings = run_checks(snapshot, selection)
     readiness = assess(snapshot, findings)
-    return Report(snapshot, findings, readiness, recommend(snapshot, readiness, findings))
+    report = Report(snapshot, findings, readiness, recommend(snapshot, readiness, findings))
+    if goals is not None or readiness.status != "unproven":  # a quick audit proved nothing to fit a goal to
+        profiles = [load_profile(name, Path.cwd()) for name in builtin_profiles()] if goals is None else goals
+        report.verdicts = [evaluate(profile, report, selection) for profile in profiles]
+        report.recommendation.goals = recommend_for_goals(report, profiles, report.verdicts)
+    return report

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.recommendation import RESEARCH_CASE
 from nvml_fake import fake_nvml_dir  # noqa: F401  (fixture)
 from simulated_machines import MACHINES
 from test_simulated_machines import machine_env
@@ -410,3 +411,68 @@ def test_an_unknown_profile_in_the_config_names_the_config(tmp_path):
     cwd = _project(tmp_path, 'profiles = ["gpu-trainig"]\n')
     assert _one_line_error(run("check", "--snapshot", str(APPLE), cwd=cwd)).startswith(
         f"{tmp_path / 'pyproject.toml'}: [tool.auditor] profiles: expected a built-in profile (")
+
+
+# --- the recommendation, fitted to each goal -----------------------------------------------
+
+CU126 = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
+ROCM = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/rocm7.2"
+
+# machine -> goal -> (the framework recommended, commands that must be among its next steps,
+# commands that must not). Ties between equally proven frameworks are settled by import time,
+# which varies from run to run, so only goals the machine's facts decide are listed.
+GOAL_EXPECTATIONS = {
+    "h100-node": {"research": ("torch", [CU126], ["tensorflow"]),
+                  "gpu-training": ("torch", [CU126], ['pip install "tensorflow[and-cuda]==2.21.0"'])},
+    "rtx4090-workstation": {"research": ("torch", [CU126], [])},
+    "mi300x-node": {"research": ("torch", [ROCM], []), "gpu-training": ("torch", [ROCM], [])},
+    "tpu-v5e-vm": {"research": ({"jax", "tensorflow"}, [], []), "tpu": ({"jax", "tensorflow"}, [], [])},
+    "laptop-no-gpu": {"research": ("torch", [], [])},
+    "container-without-gpu-access": {"research": ("torch", ["docker run --gpus all ..."], [])},
+    "gpu-claimed-by-nouveau": {"gpu-training": ("torch", ["sudo ubuntu-drivers install"], [])},
+    "apple-m2-pro-macos14": {"apple-silicon": ({"torch", "tensorflow"}, [], []), "tpu": ("tensorflow", [], [])},
+}
+
+
+@pytest.mark.parametrize("machine", list(GOAL_EXPECTATIONS))
+def test_the_recommendation_names_the_framework_and_commands_each_goal_needs_here(snapshots, machine):
+    profiles = [arg for name in PROFILES for arg in ("--profile", name)]
+    _, report = check_json("--snapshot", str(snapshots[machine]), *profiles)
+    goals = {goal["goal"]: goal for goal in report["recommendation"]["goals"]}
+    assert list(goals) == PROFILES
+    for name, (framework, commands, absent) in GOAL_EXPECTATIONS[machine].items():
+        goal = goals[name]
+        assert goal["framework"] in (framework if isinstance(framework, set) else {framework}), (name, goal)
+        named = [step["command"] for step in goal["next_steps"] if step["command"]]
+        assert all(command in named for command in commands), (name, named)
+        assert not [c for c in named for unwanted in absent if unwanted in c], (name, named)
+        assert goal["status"] == by_name(report)[name]["status"]
+
+
+def test_the_recommendation_gives_reasons_drawn_from_this_machine(snapshots):
+    _, h100 = check_json("--snapshot", str(snapshots["h100-node"]), "--profile", "research")
+    (research,) = h100["recommendation"]["goals"]
+    assert research["reasons"] == [f"on 8 NVIDIA GPU(s): {RESEARCH_CASE}"]
+    _, tpu = check_json("--snapshot", str(snapshots["tpu-v5e-vm"]), "--profile", "tpu")
+    (goal,) = tpu["recommendation"]["goals"]
+    assert goal["reasons"][0].startswith("this is a TPU host (a v5litepod-4 TPU): TPUs run XLA programs")
+    tpu_install = {"jax": 'pip install -U "jax[tpu]"', "tensorflow": "pip install tensorflow-tpu"}[goal["framework"]]
+    assert any(step["command"] and step["command"].startswith(tpu_install) for step in goal["next_steps"])
+    _, tpu_research = check_json("--snapshot", str(snapshots["tpu-v5e-vm"]), "--profile", "research")
+    (research,) = tpu_research["recommendation"]["goals"]
+    assert research["framework"] in ("jax", "tensorflow")
+    assert "PyTorch: 0 of 1 compute requirement(s) proven; PyTorch reaches TPUs only through the separate torch-xla " \
+           "package, which is not installed" in research["alternatives"]
+    _, laptop = check_json("--snapshot", str(snapshots["laptop-no-gpu"]), "--profile", "research")
+    (research,) = laptop["recommendation"]["goals"]
+    assert research["framework"] == "torch" and research["device"] == "cpu" and research["status"] == "ready"
+    assert research["reasons"][-1] == f"no accelerator here, so the goal decides: {RESEARCH_CASE}"
+
+
+def test_the_recommendation_for_mobile_names_the_path_proven_here(real_check):
+    _, report, _ = real_check
+    mobile = {goal["goal"]: goal for goal in report["recommendation"]["goals"]}["mobile-export"]
+    assert mobile["status"] == "ready"
+    assert (mobile["framework"], mobile["path"]) in {("torch", "executorch"), ("tensorflow", "tflite + tflite-int8")}
+    assert all(reason.split(" ")[0] in ("executorch", "tflite", "tflite-int8") for reason in mobile["reasons"]
+               if "proven here" in reason)

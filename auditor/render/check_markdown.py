@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from auditor.profiles.verdict import CheckReport, ProfileVerdict
 from auditor.render.check_base import CheckRenderer
-from auditor.render.markdown import MarkdownRenderer
+from auditor.render.markdown import MarkdownRenderer, goal_markdown
 
 _STATUS = {"pass": "pass", "warn": "**warn**", "fail": "**FAIL**"}
 
@@ -24,8 +24,11 @@ class CheckMarkdownRenderer(CheckRenderer):
         lines = ["# Readiness check", "", "| Profile | Verdict | Failed | Warnings | Passed |", "|---|---|---|---|---|"]
         lines += [f"| `{v.profile}` | **{v.label}** | {v.count('fail')} | {v.count('warn')} | {v.count('pass')} |"
                   for v in check.verdicts]
+        goals = {goal.goal: goal for goal in check.report.recommendation.goals}
         for verdict in check.verdicts:
             lines += self._profile(verdict)
+            if verdict.profile in goals:
+                lines += ["", "Recommended here:", "", *goal_markdown([goals[verdict.profile]])]
         text = "\n".join(lines) + "\n"
         return text + "\n" + MarkdownRenderer().render(check.report) if self.with_audit else text
 

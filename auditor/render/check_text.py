@@ -7,6 +7,7 @@ from rich.text import Text
 
 from auditor.profiles.verdict import CheckReport, ProfileVerdict, RequirementResult
 from auditor.render.check_base import CheckRenderer
+from auditor.render.text import goal_texts
 
 _STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 _VERDICT_STYLE = {"ready": "bold green", "not-ready": "bold red"}
@@ -30,9 +31,14 @@ class CheckTextRenderer(CheckRenderer):
         snapshot = check.report.snapshot
         console.print(Text(f"auditor {snapshot.auditor_version} · check · {snapshot.mode} audit of "
                            f"{snapshot.generated_at}", style="dim"))
+        goals = {goal.goal: goal for goal in check.report.recommendation.goals}
         for verdict in check.verdicts:
             console.print()
             self._profile(console, verdict)
+            if verdict.profile in goals:
+                console.print(Text("  Recommended here:", style="bold"))
+                for line in goal_texts([goals[verdict.profile]]):
+                    console.print(Text("  ") + line)
         ready = sum(1 for verdict in check.verdicts if verdict.status == "ready")
         console.print()
         console.print(Text(f"{len(check.verdicts)} profile(s) checked: {ready} ready, "

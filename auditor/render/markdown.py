@@ -39,6 +39,9 @@ class MarkdownRenderer(Renderer):
             lines += ["", "Next steps:", ""]
             for step in report.recommendation.next_steps:
                 lines.append(f"- {step.reason}" + (f": `{step.command}`" if step.command else ""))
+        if report.recommendation.goals:
+            lines += ["", "### By goal", "", "`auditor check --profile GOAL` lists every requirement of a goal.", ""]
+            lines += goal_markdown(report.recommendation.goals)
         lines += ["", "## Findings", ""]
         if report.findings:
             lines += ["| Severity | Code | Finding | Fix |", "|---|---|---|---|"]
@@ -78,3 +81,14 @@ class MarkdownRenderer(Renderer):
         lines += [f"| {run.name} | {run.status} | {run.duration_s:.3f} | {_cell(run.reason or '')} |" for run in snapshot.probes]
         lines += ["", "</details>", ""]
         return "\n".join(lines)
+
+
+def goal_markdown(goals) -> list[str]:
+    lines = []
+    for goal in goals:
+        lines.append(f"- **{summary.goal_headline(goal)}**")
+        lines += [f"  - {reason}" for reason in goal.reasons]
+        if goal.alternatives:
+            lines.append(f"  - _others: {'; '.join(goal.alternatives)}_")
+        lines += [f"  - next: {step.reason}" + (f": `{step.command}`" if step.command else "") for step in goal.next_steps]
+    return lines

@@ -6,7 +6,7 @@ These only format values the report already holds; they decide nothing.
 from __future__ import annotations
 
 from auditor.facts import CpuFacts, FrameworkFacts, HostFacts, MemoryFacts, PythonFacts, Snapshot
-from auditor.readiness import DISPLAY_NAMES, Readiness
+from auditor.readiness import DISPLAY_NAMES, GoalRecommendation, Readiness
 
 GIB = 1024**3
 ML_CPU_FEATURES = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "sve", "bf16", "i8mm")
@@ -182,3 +182,11 @@ def export_rows(readiness: Readiness) -> list[tuple[str, str, str]]:
 def framework_status(fw: FrameworkFacts) -> str:
     run = fw.probe
     return run.status if run.status in ("ok", "skipped") else f"{run.status}: {run.reason}"
+
+
+def goal_headline(goal: GoalRecommendation) -> str:
+    """'research: PyTorch on cpu (ready)' / 'tpu: JAX, once the goal's requirements are met (not ready)'"""
+    name = DISPLAY_NAMES.get(goal.framework, goal.framework) if goal.framework else "no framework"
+    where = f" on {goal.device}" if goal.device else ""
+    path = f" via {goal.path}" if goal.path else ""
+    return f"{goal.goal}: {name}{where}{path} ({goal.status})"

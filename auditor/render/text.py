@@ -13,6 +13,7 @@ from auditor.report import Report
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _STATUS_STYLE = {"ready": "bold green", "not-ready": "bold red", "unproven": "bold yellow"}
+_GOAL_STYLE = {"ready": "green", "not-ready": "yellow"}
 _EXPORT_STYLE = {"ready": "green", "broken": "bold red", "not-installed": "yellow", "not-applicable": "dim"}
 
 
@@ -123,4 +124,20 @@ class TextRenderer(Renderer):
             parts.append(Text("Next steps:", style="bold"))
             for step in recommendation.next_steps:
                 parts.append(Text(f"   - {step.reason}" + (f":\n       {step.command}" if step.command else "")))
+        if recommendation.goals:
+            parts.append(Text("By goal (`auditor check --profile GOAL` for every requirement):", style="bold"))
+            parts += goal_texts(recommendation.goals)
         return Panel(Group(*parts), title="Recommendation", title_align="left")
+
+
+def goal_texts(goals) -> list[Text]:
+    """Each goal's recommendation: the headline, its reasons, the alternatives, the next steps."""
+    parts = []
+    for goal in goals:
+        parts.append(Text(f"{summary.goal_headline(goal)}", style=_GOAL_STYLE[goal.status]))
+        parts += [Text(f"   - {reason}") for reason in goal.reasons]
+        if goal.alternatives:
+            parts.append(Text(f"   others: {'; '.join(goal.alternatives)}", style="dim"))
+        for step in goal.next_steps:
+            parts.append(Text(f"   > {step.reason}" + (f": {step.command}" if step.command else "")))
+    return parts
