@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
 from auditor.checks.base import Hit, check
-from auditor.facts import FrameworkFacts, Snapshot
+from auditor.facts import ComputeProof, FrameworkFacts, Snapshot
 
 def _installed(fw: FrameworkFacts) -> str:
     return f"{fw.distribution} {fw.distribution_version}"
@@ -63,13 +65,11 @@ def import_timeout(snapshot: Snapshot):
        "reference. A device that raises, answers from another device, or exceeds the tolerance "
        "cannot be trusted for training or inference, whatever its availability flag says.")
 def compute_proof_failed(snapshot: Snapshot):
-    for fw in snapshot.frameworks.values():
-        for proof in fw.proofs:
-            if proof.failed and proof.compiler is None and proof.dtype == "float32":
-                yield Hit(f"{fw.name} {fw.version}: {proof.operation} on {proof.device} failed",
-                          [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
-                          "Run the same computation by hand on that device; for GPUs check the driver, the "
-                          "compiled architectures of the build, and `nvidia-smi -q` for errors.")
+    for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler is None and p.dtype == "float32"):
+        yield Hit(f"{fw.name} {fw.version}: {proof.operation} on {proof.device} failed",
+                  [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
+                  "Run the same computation by hand on that device; for GPUs check the driver, the "
+                  "compiled architectures of the build, and `nvidia-smi -q` for errors.")
 
 
 @check("FW005", "xla-compile-failed", "warning",
@@ -78,13 +78,11 @@ def compute_proof_failed(snapshot: Snapshot):
        "A failing XLA compile means those models fail while eager code still runs. The matmul and "
        "convolution are compiled in every full audit, the training step under --deep.")
 def xla_failed(snapshot: Snapshot):
-    for fw in snapshot.frameworks.values():
-        for proof in fw.proofs:
-            if proof.failed and proof.compiler == "xla":
-                yield Hit(f"{fw.name} {fw.version}: XLA compilation failed on {proof.device}",
-                          [f"{proof.operation} on {proof.device}: {proof.error}"],
-                          "Set jit_compile=False in the meantime; for GPUs check that ptxas/nvvm from "
-                          "the CUDA toolkit are found (XLA_FLAGS=--xla_gpu_cuda_data_dir=...).")
+    for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler == "xla"):
+        yield Hit(f"{fw.name} {fw.version}: XLA compilation failed on {proof.device}",
+                  [f"{proof.operation} on {proof.device}: {proof.error}"],
+                  "Set jit_compile=False in the meantime; for GPUs check that ptxas/nvvm from "
+                  "the CUDA toolkit are found (XLA_FLAGS=--xla_gpu_cuda_data_dir=...).")
 
 
 @check("FW008", "torch-compile-failed", "warning",
@@ -95,14 +93,12 @@ def xla_failed(snapshot: Snapshot):
        "triton package that matches torch. Eager code still runs when this fails, but "
        "torch.compile'd models, and libraries that compile by default, do not.")
 def torch_compile_failed(snapshot: Snapshot):
-    for fw in snapshot.frameworks.values():
-        for proof in fw.proofs:
-            if proof.failed and proof.compiler == "torch.compile":
-                yield Hit(f"{fw.name} {fw.version}: torch.compile failed on {proof.device}",
-                          [f"{proof.operation} on {proof.device}: {proof.error}"],
-                          "On CPUs install a C++ compiler (`apt-get install g++`); on GPUs reinstall the "
-                          "triton that torch pins (`pip install --force-reinstall torch==<installed>`); "
-                          "meanwhile run eagerly (drop torch.compile).")
+    for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler == "torch.compile"):
+        yield Hit(f"{fw.name} {fw.version}: torch.compile failed on {proof.device}",
+                  [f"{proof.operation} on {proof.device}: {proof.error}"],
+                  "On CPUs install a C++ compiler (`apt-get install g++`); on GPUs reinstall the "
+                  "triton that torch pins (`pip install --force-reinstall torch==<installed>`); "
+                  "meanwhile run eagerly (drop torch.compile).")
 
 
 @check("FW009", "mixed-precision-failed", "warning",
@@ -113,11 +109,18 @@ def torch_compile_failed(snapshot: Snapshot):
        "the float64 reference at a tolerance suited to the dtype. A failure means mixed-precision "
        "training or inference will fail or drift on this device.")
 def mixed_precision_failed(snapshot: Snapshot):
+    for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler is None and p.dtype != "float32"):
+        yield Hit(f"{fw.name} {fw.version}: {proof.dtype} {proof.operation} on {proof.device} failed",
+                  [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
+                  f"Train in float32 on {proof.device} until this is resolved; check that the "
+                  "device supports the dtype natively (bfloat16 needs compute capability 8.0 on "
+                  "NVIDIA GPUs).")
+
+
+def _failed_proofs(snapshot: Snapshot,
+                   wanted: Callable[[ComputeProof], bool]) -> Iterator[tuple[FrameworkFacts, ComputeProof]]:
+    """Each proof that failed (not merely deferred) and that a check's predicate selects."""
     for fw in snapshot.frameworks.values():
         for proof in fw.proofs:
-            if proof.failed and proof.compiler is None and proof.dtype != "float32":
-                yield Hit(f"{fw.name} {fw.version}: {proof.dtype} {proof.operation} on {proof.device} failed",
-                          [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
-                          f"Train in float32 on {proof.device} until this is resolved; check that the "
-                          "device supports the dtype natively (bfloat16 needs compute capability 8.0 on "
-                          "NVIDIA GPUs).")
+            if proof.failed and wanted(proof):
+                yield fw, proof
