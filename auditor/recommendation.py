@@ -18,7 +18,7 @@ from auditor.facts import Snapshot
 from auditor.profiles.compute_requirements import best_kind, compute_result
 from auditor.profiles.document import FRAMEWORKS, ProfileDocument
 from auditor.profiles.export_requirements import export_result
-from auditor.profiles.loader import Profile
+from auditor.profiles.loader import Profile, builtin_profiles
 from auditor.profiles.verdict import ProfileVerdict
 from auditor.readiness import DISPLAY_NAMES, GoalRecommendation, NextStep, command_in
 from auditor.report import Report
@@ -47,7 +47,7 @@ def recommend_for_goals(report: Report, profiles: list[Profile], verdicts: list[
 def _recommend(report: Report, profile: Profile, verdict: ProfileVerdict) -> GoalRecommendation:
     document, snapshot = profile.document, report.snapshot
     named = _frameworks_named(document) or [name for name in FRAMEWORKS]
-    candidates = [_judge(name, document, report) for name in named]
+    candidates = [_judge(name, profile, report) for name in named]
     # Ties go to the framework that imports fastest here: every job pays for the import.
     ranked = sorted(candidates, key=lambda c: (-c.score, _import_seconds(snapshot, c.framework)))
     best = ranked[0]
@@ -75,8 +75,8 @@ def _frameworks_named(document: ProfileDocument) -> list[str]:
     return [name for name in dict.fromkeys(named) if name in FRAMEWORKS]
 
 
-def _judge(name: str, document: ProfileDocument, report: Report) -> _Candidate:
-    snapshot, label = report.snapshot, DISPLAY_NAMES.get(name, name)
+def _judge(name: str, profile: Profile, report: Report) -> _Candidate:
+    document, snapshot, label = profile.document, report.snapshot, DISPLAY_NAMES.get(name, name)
     facts = snapshot.frameworks.get(name)
     if facts is None:
         return _Candidate(name, -10, [], [NextStep(f"Install {label}", f"pip install {name}")], "not installed")
@@ -102,13 +102,19 @@ def _judge(name: str, document: ProfileDocument, report: Report) -> _Candidate:
             command = command_in(result.fix)
             # Without a command the fix text is the step; said once however many entries share it.
             steps.append(NextStep(result.title, command) if command else NextStep(result.fix))
-    path = None
+    path, unreachable = None, []
     for entry in document.exports:
         owned = [group for group in entry.any_of if all(EXPORT_SOURCE.get(p) == name for p in group)]
-        if not owned:
+        if not owned:  # JAX has no path to TFLite or ExecuTorch of its own here
+            score -= 2
+            unreachable.append(" or ".join(" + ".join(group) for group in entry.any_of))
             continue
         ready = [g for g in owned if all(_export_ready(snapshot, p) for p in g)]
-        if ready:
+        unchecked = [p for p in owned[0] if p not in snapshot.exports]
+        if not ready and unchecked:  # a plain audit converts nothing: checking this goal does
+            steps.append(NextStep(f"{', '.join(unchecked)}: not checked in this audit",
+                                  f"auditor check --profile {_reference(profile)}"))
+        elif ready:
             score += 3
             path = path or " + ".join(ready[0])
             reasons += [_export_reason(report, p) for p in ready[0]]
@@ -125,6 +131,8 @@ def _judge(name: str, document: ProfileDocument, report: Report) -> _Candidate:
     summary = f"{proven} of {len(compute)} compute requirement(s) proven" if compute else "proven here"
     if document.exports:
         summary += f"; export {'ready: ' + path if path else 'not ready'}"
+    if unreachable:
+        summary += f"; no path of its own to {', '.join(unreachable)}"
     if bonus < 0:  # what holds it back on this hardware, for the alternatives line
         summary += "; " + "; ".join(fact_reasons)
     return _Candidate(name, score, reasons, steps, summary, device, path)
@@ -166,6 +174,11 @@ def _research_on_cpu(name: str, document: ProfileDocument, best: str) -> tuple[i
     if name == "torch" and research and best == "cpu":
         return 1, [f"no accelerator here, so the goal decides: {RESEARCH_CASE}"], []
     return 0, [], []
+
+
+def _reference(profile: Profile) -> str:
+    """How to name the profile on the command line: a built-in by name, any other by its file."""
+    return profile.name if profile.source == str(builtin_profiles().get(profile.name)) else profile.source
 
 
 def _export_ready(snapshot: Snapshot, path: str) -> bool:

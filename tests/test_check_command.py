@@ -427,7 +427,9 @@ GOAL_EXPECTATIONS = {
     "rtx4090-workstation": {"research": ("torch", [CU126], [])},
     "mi300x-node": {"research": ("torch", [ROCM], []), "gpu-training": ("torch", [ROCM], [])},
     "tpu-v5e-vm": {"research": ({"jax", "tensorflow"}, [], []), "tpu": ({"jax", "tensorflow"}, [], [])},
-    "laptop-no-gpu": {"research": ("torch", [], [])},
+    "laptop-no-gpu": {"research": ("torch", [], []),
+                      # Its snapshot converted nothing: checking the goal on the machine does.
+                      "mobile-export": ({"torch", "tensorflow"}, ["auditor check --profile mobile-export"], [])},
     "container-without-gpu-access": {"research": ("torch", ["docker run --gpus all ..."], [])},
     "gpu-claimed-by-nouveau": {"gpu-training": ("torch", ["sudo ubuntu-drivers install"], [])},
     "apple-m2-pro-macos14": {"apple-silicon": ({"torch", "tensorflow"}, [], []), "tpu": ("tensorflow", [], [])},
@@ -467,6 +469,16 @@ def test_the_recommendation_gives_reasons_drawn_from_this_machine(snapshots):
     (research,) = laptop["recommendation"]["goals"]
     assert research["framework"] == "torch" and research["device"] == "cpu" and research["status"] == "ready"
     assert research["reasons"][-1] == f"no accelerator here, so the goal decides: {RESEARCH_CASE}"
+
+
+def test_a_user_profile_is_named_by_its_file_in_the_commands(snapshots, tmp_path):
+    team = tmp_path / "team.toml"
+    team.write_text('schema = "auditor-profile-v1"\ndescription = "Our phones"\n[[exports]]\nany-of = ["executorch"]\n')
+    _, report = check_json("--snapshot", str(snapshots["laptop-no-gpu"]), "--profile", str(team))
+    (goal,) = report["recommendation"]["goals"]
+    assert (goal["goal"], goal["framework"]) == ("team", "torch")  # only torch reaches ExecuTorch
+    assert goal["next_steps"] == [{"reason": "executorch: not checked in this audit",
+                                   "command": f"auditor check --profile {team}"}]
 
 
 def test_the_recommendation_for_mobile_names_the_path_proven_here(real_check):
