@@ -81,3 +81,15 @@ def test_missing_snapshot_and_conflicting_flags():
     assert result.returncode == 2
     assert result.stderr.strip() == ("auditor: error: --snapshot replays saved facts and cannot be combined with "
                                      "--quick, --timeout")
+
+
+def test_deep_cannot_be_combined_with_a_replay_or_with_quick(tmp_path):
+    result = replay(SNAPSHOTS / "v1.0-cpu-only-linux.json", "--deep")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.strip() == "auditor: error: --snapshot replays saved facts and cannot be combined with --deep"
+    out = tmp_path / "report.json"
+    quick_and_deep = run_auditor("audit", "--quick", "--deep", "-o", str(out))
+    assert (quick_and_deep.returncode, quick_and_deep.stdout) == (2, "")
+    assert quick_and_deep.stderr.strip() == ("auditor: error: --quick imports no framework and --deep runs the "
+                                             "slowest proofs; choose one")
+    assert not out.exists()
