@@ -111,3 +111,38 @@ def test_a_device_giving_wrong_numbers_is_broken_not_ready(faulty, healthy):
     assert findings and all(f["title"].startswith(faulty) for f in findings)
     assert report["readiness"]["status"] == "not-ready"
     assert faulty not in {choice["framework"] for choice in report["recommendation"]["choices"]}
+
+
+@pytest.mark.parametrize("fault, status, code", [
+    ({"AUDITOR_TEST_BREAK": "onnxruntime"}, "broken", "EXP001"),
+    ({"AUDITOR_TEST_HIDE": "onnxscript"}, "not-installed", None),
+])
+def test_a_broken_or_missing_export_tool_reaches_the_report_check_and_recommendation(tmp_path, fault, status, code):
+    """End to end through `auditor check`: a profile that needs the ONNX path probes only that
+    path, and the seam breaks or hides one of its packages in the export child."""
+    profile = tmp_path / "onnx.toml"
+    profile.write_text('schema = "auditor-profile-v1"\ndescription = "ONNX serving"\n'
+                       '[[exports]]\nany-of = ["onnx"]\n')
+    env = {**os.environ, **fault, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(SEAM), os.environ.get("PYTHONPATH")]))}
+    result = run_auditor("check", "--profile", str(profile), "--format", "json", env=env)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert list(report["exports"]) == ["onnx"]  # only the path the profile names was converted
+    onnx = report["exports"]["onnx"]
+    assert onnx["status"] == status
+    (requirement,) = [r for r in report["profiles"][0]["requirements"] if r["id"] == "export.onnx"]
+    assert requirement["status"] == "fail"
+    if code:
+        (finding,) = [f for f in report["findings"] if f["code"] == code]
+        assert finding["evidence"][0].startswith("onnx: import failed: ImportError: simulated broken install")
+        assert requirement["fix"].startswith("EXP001: ")
+    else:
+        assert onnx["missing"] == ["onnxscript"]
+        (row,) = report["readiness"]["exports"]
+        assert row["command"] == 'pip install "onnxscript>=0.6"'
+        assert requirement["fix"] == '`pip install "onnxscript>=0.6"`'
+        (goal,) = report["recommendation"]["goals"]
+        assert goal["framework"] == "torch"
+        assert {"reason": "onnx: not installed (missing onnxscript)", "command": 'pip install "onnxscript>=0.6"'} \
+            in goal["next_steps"]
