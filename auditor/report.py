@@ -37,15 +37,15 @@ class Report:
 
 def build_report(snapshot: Snapshot, selection: Optional[Selection] = None, goals: Optional[list] = None) -> Report:
     """``goals``: the profiles to fit the recommendation to; None for every built-in one."""
-    # Imported here: profiles evaluate a Report, so they import this module.
-    from auditor.profiles.evaluate import evaluate
-    from auditor.profiles.loader import builtin_profiles, load_profile
-    from auditor.recommendation import recommend_for_goals
-
     findings = run_checks(snapshot, selection)
     readiness = assess(snapshot, findings)
     report = Report(snapshot, findings, readiness, recommend(snapshot, readiness, findings))
     if goals is not None or readiness.status != "unproven":  # a quick audit proved nothing to fit a goal to
+        # Imported here: profiles evaluate a Report, so they import this module; and --quick needs none of it.
+        from auditor.profiles.evaluate import evaluate
+        from auditor.profiles.loader import builtin_profiles, load_profile
+        from auditor.recommendation import recommend_for_goals
+
         profiles = [load_profile(name, Path.cwd()) for name in builtin_profiles()] if goals is None else goals
         report.verdicts = [evaluate(profile, report, selection) for profile in profiles]
         report.recommendation.goals = recommend_for_goals(report, profiles, report.verdicts)
