@@ -7,6 +7,8 @@ a traceback is shown only with AUDITOR_DEBUG=1.
 
 from __future__ import annotations
 
+import errno
+import math
 import os
 import signal
 import sys
@@ -17,7 +19,7 @@ import click
 
 import auditor
 from auditor.config import FAIL_ON
-from auditor.errors import ExitCode, InputError, Interrupted
+from auditor.errors import ExitCode, InputError, Interrupted, OutputError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +30,26 @@ def cli() -> None:
 
 _output_option = click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
                               help="Write the report to FILE (atomically) instead of standard output.")
+
+
+class _Seconds(click.ParamType):
+    """A deadline: a finite number of seconds, at least 1. click's FloatRange lets nan and inf
+    through (nan compares false with its bounds), and either would mean no deadline at all."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or not 1 <= seconds <= _LONGEST_DEADLINE_S:
+            self.fail(f"{value!r} is not a number of seconds from 1 to {_LONGEST_DEADLINE_S}", param, ctx)
+        return seconds
+
+
+_SECONDS = _Seconds()
+_LONGEST_DEADLINE_S = 86400  # a day; beyond it a deadline is no deadline, and OS timers overflow
 
 
 def _shared_options(command):
@@ -43,7 +65,7 @@ def _shared_options(command):
         click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      default=None, help="Read [tool.auditor] settings from FILE instead of the nearest pyproject.toml "
                                         "with one (in this directory or above). The command line wins over the file."),
-        click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+        click.option("--timeout", "timeout_s", type=_SECONDS, default=None, metavar="SECONDS",
                      help="Deadline in seconds for each framework probe (default 120)."),
         click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                      help="Read /proc, /sys, /dev, /etc and /opt under DIR instead of / (for tests and chroots)."),
@@ -86,7 +108,7 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
     from auditor.snapshot_file import load_snapshot, save_snapshot
 
     settings = resolve(config_path, select, ignore, fail_on)
-    _check_writable(output, save_path)
+    report_target, snapshot_target = _open_outputs(output, save_path)
     if snapshot_path:
         _refuse_probing_flags(("--quick", quick), ("--deep", deep), ("--timeout", timeout_s), ("--root", root))
         snapshot = load_snapshot(snapshot_path)
@@ -97,11 +119,11 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
                                exports=frozenset(EXPORT_PATHS if deep else ()), framework_deadline_s=timeout_s)
         snapshot = _collect_with_progress(options)
     report = build_report(snapshot, settings.selection)
-    if save_path:
-        save_snapshot(save_path, snapshot)
+    if snapshot_target:
+        save_snapshot(snapshot_target, snapshot)
 
     renderer = TextRenderer(**_terminal(output)) if output_format == "text" else FORMATS[output_format]()
-    _emit(renderer.render(report), output)
+    _emit(renderer.render(report), report_target)
     if settings.fail_on != "never" and report.worst_severity() >= SEVERITY_RANK[settings.fail_on]:
         return ExitCode.FINDINGS
     return ExitCode.OK
@@ -147,7 +169,7 @@ def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Pa
                          "profiles in [tool.auditor]")
     profiles = [load_profile(reference, settings.profiles_base, settings.profiles_origin)
                 for reference in settings.profiles]
-    _check_writable(output, save_path)
+    report_target, snapshot_target = _open_outputs(output, save_path)
     if snapshot_path:
         _refuse_probing_flags(("--timeout", timeout_s), ("--root", root))
         snapshot = load_snapshot(snapshot_path)
@@ -156,14 +178,15 @@ def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Pa
                                exports=export_paths(profiles), framework_deadline_s=timeout_s)
         snapshot = _collect_with_progress(options)
     report = build_report(snapshot, settings.selection, goals=profiles)
-    if save_path:
-        save_snapshot(save_path, snapshot)
+    if snapshot_target:
+        save_snapshot(snapshot_target, snapshot)
     verdicts = CheckReport(report, report.verdicts)
 
     renderer = (CheckTextRenderer(**_terminal(output)) if output_format == "text"
                 else CHECK_FORMATS[output_format]())
-    _emit(renderer.render(verdicts), output)
+    _emit(renderer.render(verdicts), report_target)
     if output_format == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
+        # After the report, which the job log should show even when the summary cannot be written.
         append_step_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), verdicts)
     if exit_zero or settings.fail_on == "never":
         return ExitCode.OK
@@ -197,12 +220,13 @@ def show_profile(profile: str) -> int:
     return ExitCode.OK
 
 
-def _check_writable(*paths: Optional[Path]) -> None:
-    from auditor.output import check_writable
+def _open_outputs(output: Optional[Path], save_path: Optional[Path]):
+    """The report's and the snapshot's targets, each known to be writable before any probing."""
+    from auditor.output import check_stdout, open_output
 
-    for path in paths:
-        if path:
-            check_writable(path)
+    if output is None:
+        check_stdout()
+    return (open_output(output) if output else None), (open_output(save_path) if save_path else None)
 
 
 def _refuse_probing_flags(*flags: tuple[str, object]) -> None:
@@ -217,13 +241,13 @@ def _terminal(output: Optional[Path]) -> dict:
     return {"color": color, "width": click.get_terminal_size()[0] if color else 100}
 
 
-def _emit(text: str, output: Optional[Path]) -> None:
-    from auditor.output import write_atomically
+def _emit(text: str, target) -> None:
+    from auditor.output import write_stdout
 
-    if output:
-        write_atomically(output, text)
+    if target:
+        target.write(text)
     else:
-        click.echo(text, nl=False)
+        write_stdout(text)
 
 
 def _collect_with_progress(options):
@@ -277,6 +301,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     try:
         result = cli.main(args=args, prog_name="auditor", standalone_mode=False)
         code = result if isinstance(result, int) else ExitCode.OK
+        _flush_stdout()
     except click.exceptions.Exit as done:  # --help, --version
         code = done.exit_code
     except click.UsageError as exc:
@@ -286,15 +311,58 @@ def main(argv: Optional[list[str]] = None) -> None:
     except InputError as exc:
         _error(str(exc))
         code = ExitCode.INPUT_ERROR
+    except BrokenPipeError:
+        code = _reader_left()
+    except OutputError as exc:
+        _error(str(exc))
+        code = ExitCode.OUTPUT_ERROR
+    except OSError as exc:
+        if exc.filename is not None or exc.errno not in _STREAM_ERRORS:
+            code = _internal_error(exc)
+        else:  # click.echo into a full or broken standard output: the report could not be written
+            _error(f"cannot write to standard output: {exc.strerror}")
+            code = ExitCode.OUTPUT_ERROR
     except Interrupted as interrupted:  # probe children were killed on the way out
         _error(f"interrupted by {interrupted}")
         code = interrupted.exit_code
     except Exception as exc:  # the promise is one line and exit 3, never a traceback
-        if os.environ.get("AUDITOR_DEBUG"):
-            raise
-        _error(f"internal error: {type(exc).__name__}: {exc} (set AUDITOR_DEBUG=1 for the traceback)")
-        code = ExitCode.INTERNAL_ERROR
+        code = _internal_error(exc)
     sys.exit(int(code))
+
+
+# What writing to a standard output that is a full device, a closed descriptor or a failing
+# disk raises; os.write and file.write leave the filename unset, unlike an open() that failed.
+_STREAM_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EBADF, errno.EFBIG})
+
+
+def _internal_error(exc: Exception) -> ExitCode:
+    if os.environ.get("AUDITOR_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)  # then the same line and exit code as without it
+    _error(f"internal error: {type(exc).__name__}: {exc} (set AUDITOR_DEBUG=1 for the traceback)")
+    return ExitCode.INTERNAL_ERROR
+
+
+def _flush_stdout() -> None:
+    """What click.echo left buffered; a full device or a closed stdout must be said, not lost
+    in the interpreter's exit."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"cannot write to standard output: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _reader_left() -> ExitCode:
+    """Quiet, as `| head` expects. The interpreter flushes stdout again on exit and would print
+    its own error about the same pipe, so stdout goes to /dev/null first."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    return ExitCode.BROKEN_PIPE
 
 
 def _raise_interrupted(signum: int, _frame) -> None:

@@ -107,6 +107,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(file)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{path}: invalid TOML: nested too deeply for a config file") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: invalid TOML: not UTF-8 text") from None
     except OSError as exc:

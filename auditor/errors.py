@@ -11,6 +11,8 @@ class ExitCode(IntEnum):
     FINDINGS = 1  # findings at or above --fail-on
     INPUT_ERROR = 2  # bad usage or input: flag, value, unwritable output, malformed file
     INTERNAL_ERROR = 3  # a bug in the auditor itself
+    OUTPUT_ERROR = 4  # the report was made but could not be written: stdout closed, device full, I/O error
+    BROKEN_PIPE = 128 + signal.SIGPIPE  # stdout's reader left (`| head`); what a shell shows for tools killed by SIGPIPE
 
 
 class Interrupted(BaseException):
@@ -25,3 +27,7 @@ class Interrupted(BaseException):
 
 class InputError(Exception):
     """The user's input cannot be used; the message is the one line shown to them."""
+
+
+class OutputError(Exception):
+    """The report could not be written where it was going; the message is the one line shown."""

@@ -14,6 +14,7 @@ readable as the schema grows.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,9 +38,13 @@ class ProbeRun:
 # --- machine -------------------------------------------------------------------------
 
 
+# What platform.python_version() gives: 3.11.7, 3.13.0rc1, 3.14.0a1+ (a build from source).
+PYTHON_VERSION = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?((a|b|rc)[0-9]+)?\+?")
+
+
 @dataclass
 class PythonFacts:
-    version: str
+    version: str = field(metadata={"pattern": PYTHON_VERSION})
     implementation: str
     executable: str
     prefix: str
@@ -435,6 +440,9 @@ def from_dict(cls: type, data: Any, where: str = "$") -> Any:
     for f in dataclasses.fields(cls):
         if f.name in data:
             kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
+            pattern = f.metadata.get("pattern")
+            if pattern is not None and not pattern.fullmatch(kwargs[f.name]):
+                raise SnapshotFormatError(f"{where}.{f.name}: expected a value such as 3.11.7, got {data[f.name]!r}")
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise SnapshotFormatError(f"{where}: missing required key '{f.name}'")
     return cls(**kwargs)

@@ -12,24 +12,38 @@ from pathlib import Path
 
 from auditor.errors import InputError
 from auditor.facts import SCHEMA_VERSION, Snapshot, SnapshotFormatError, from_dict, to_dict
-from auditor.output import write_atomically
+from auditor.output import OutputTarget
 
 
-def save_snapshot(path: Path, snapshot: Snapshot) -> None:
-    write_atomically(path, json.dumps(to_dict(snapshot), indent=2) + "\n")
+def save_snapshot(target: OutputTarget, snapshot: Snapshot) -> None:
+    target.write(json.dumps(to_dict(snapshot), indent=2, allow_nan=False) + "\n")
+
+
+SNAPSHOT_LIMIT_BYTES = 64 << 20
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
 def load_snapshot(path: Path) -> Snapshot:
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as file:  # a pipe (`--snapshot /dev/stdin`) is fine; /dev/zero is not endless
+            raw = file.read(SNAPSHOT_LIMIT_BYTES + 1)
     except OSError as exc:
-        raise InputError(f"cannot read snapshot {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"snapshot {path} is not UTF-8 text") from exc
+        raise InputError(f"cannot read snapshot {path}: {exc.strerror}") from None
+    if len(raw) > SNAPSHOT_LIMIT_BYTES:
+        raise InputError(f"snapshot {path} is larger than {SNAPSHOT_LIMIT_BYTES >> 20} MiB; a snapshot is a few hundred KiB")
     try:
-        data = json.loads(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"snapshot {path} is not UTF-8 text") from None
+    try:
+        data = json.loads(text, parse_constant=_no_constants)
     except ValueError as exc:
-        raise InputError(f"snapshot {path} is not JSON: {exc}") from exc
+        raise InputError(f"snapshot {path} is not JSON: {exc}") from None
+    except RecursionError:
+        raise InputError(f"snapshot {path} is nested too deeply to be a snapshot") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     if not isinstance(version, str):
         raise InputError(f"snapshot {path}: $.schema_version is missing; is this an auditor snapshot?")
@@ -39,6 +53,12 @@ def load_snapshot(path: Path) -> Snapshot:
     try:
         snapshot = from_dict(Snapshot, data)
     except SnapshotFormatError as exc:
-        raise InputError(f"snapshot {path}: {exc}") from exc
+        raise InputError(f"snapshot {path}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"snapshot {path} is nested too deeply to be a snapshot") from None
+    for section, records in (("frameworks", snapshot.frameworks), ("exports", snapshot.exports)):
+        for key, record in records.items():
+            if record.name != key:
+                raise InputError(f"snapshot {path}: $.{section}.{key}.name: expected {key!r}, got {record.name!r}")
     snapshot.schema_version = SCHEMA_VERSION  # read into today's shape, so written out as today's
     return snapshot

@@ -42,7 +42,11 @@ def _longest_match(code: str, prefixes: Iterable[str]) -> int:
 def parse_codes(values: Iterable[str], where: str) -> tuple[str, ...]:
     """Split comma-separated entries, upper-case them, and check that each one matches a
     registered check; `where` names the source in the error (`--select`, ...)."""
+    values = list(values)
     entries = [item.strip() for value in values for item in value.split(",") if item.strip()]
+    if values and not entries:
+        # `--select ''` from an unset shell variable would otherwise run no check and pass.
+        raise InputError(f"{where} names no check code: give codes or prefixes such as GPU,FW004")
     known = [check.code for check in REGISTRY]
     for entry in entries:
         if not any(code.startswith(entry.upper()) for code in known):

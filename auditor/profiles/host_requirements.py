@@ -51,7 +51,9 @@ def machine_results(requirement: MachineRequirement, snapshot: Snapshot) -> list
         wanted = requirement.min_memory_gib
         have = memory.usable_bytes / GIB if memory and memory.usable_bytes is not None else None
         detail = None if have is None else (
-            f"{have:.1f} GiB usable ({memory.total_bytes / GIB:.1f} GiB total, cgroup limit "
+            f"{have:.1f} GiB usable ("
+            + (f"{memory.total_bytes / GIB:.1f} GiB total" if memory.total_bytes is not None else "total unknown")
+            + ", cgroup limit "
             + (f"{memory.cgroup_limit_bytes / GIB:.1f} GiB)" if memory.cgroup_limit_bytes else "none)"))
         results.append(_minimum("machine.memory", f"At least {_gib(wanted)} of usable memory", have, wanted, detail,
                                 requirement, f"Give the job at least {_gib(wanted)} of memory (`docker run "

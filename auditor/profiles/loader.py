@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -57,7 +57,7 @@ def load_profile(reference: str, base: Path, where: str = "--profile",
     """The profile a name or path (relative to ``base``) refers to; ``where`` names the
     reference's origin in errors."""
     location = locate(reference, base, where)
-    document = _resolve(location, (), today or datetime.date.today())
+    document = _resolve(location, today or datetime.date.today())
     return Profile(document.name or _stem(location), str(location), document)
 
 
@@ -73,6 +73,8 @@ def read_document(location: Path | Traversable, today: datetime.date) -> Profile
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{location}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{location}: invalid TOML: nested too deeply for a profile") from None
     try:
         document = parse(ProfileDocument, data)
         _check_ids(document)
@@ -82,19 +84,55 @@ def read_document(location: Path | Traversable, today: datetime.date) -> Profile
     return document
 
 
-def _resolve(location: Path | Traversable, chain: tuple[str, ...], today: datetime.date) -> ProfileDocument:
-    chain = (*chain, str(location))
-    document = read_document(location, today)
-    merged: Optional[ProfileDocument] = None
-    for index, reference in enumerate(document.extends):
-        parent = locate(reference, Path(str(location)).parent, f"{location}: extends[{index}]")
-        if str(parent) in chain:
-            cycle = " -> ".join((*chain[chain.index(str(parent)):], str(parent)))
-            raise InputError(f"{location}: extends[{index}]: expected a profile that does not extend this one, "
-                             f"got a cycle: {cycle}")
-        inherited = _resolve(parent, chain, today)
-        merged = inherited if merged is None else merge(merged, inherited)
-    return replace(document, extends=()) if merged is None else merge(merged, document)
+# Deeper than any team's layering (research -> gpu-training -> team -> project); a chain of
+# thousands is a generated file gone wrong, said in one line rather than merged for minutes.
+MAX_EXTENDS_DEPTH = 32
+
+
+@dataclass
+class _Pending:
+    """A profile whose parents are being resolved: the walk's explicit stack frame."""
+
+    location: Path | Traversable
+    document: ProfileDocument
+    inherited: list[ProfileDocument] = field(default_factory=list)
+    next_parent: int = 0
+
+
+def _resolve(location: Path | Traversable, today: datetime.date) -> ProfileDocument:
+    """The document with everything it extends merged in, parents in order, each before the
+    child. A walk with its own stack: recursion would end a long chain in a RecursionError."""
+    stack = [_Pending(location, read_document(location, today))]
+    resolved: dict[str, ProfileDocument] = {}
+    while True:
+        top = stack[-1]
+        if top.next_parent < len(top.document.extends):
+            index = top.next_parent
+            top.next_parent += 1
+            parent = locate(top.document.extends[index], Path(str(top.location)).parent,
+                            f"{top.location}: extends[{index}]")
+            chain = [str(pending.location) for pending in stack]
+            if str(parent) in chain:
+                cycle = " -> ".join((*chain[chain.index(str(parent)):], str(parent)))
+                raise InputError(f"{top.location}: extends[{index}]: expected a profile that does not extend this "
+                                 f"one, got a cycle: {cycle}")
+            if str(parent) in resolved:
+                top.inherited.append(resolved[str(parent)])
+            elif len(stack) >= MAX_EXTENDS_DEPTH:
+                raise InputError(f"{top.location}: extends[{index}]: expected at most {MAX_EXTENDS_DEPTH} levels of "
+                                 f"extends, got a deeper chain from {location}")
+            else:
+                stack.append(_Pending(parent, read_document(parent, today)))
+            continue
+        stack.pop()
+        merged: Optional[ProfileDocument] = None
+        for inherited in top.inherited:
+            merged = inherited if merged is None else merge(merged, inherited)
+        document = replace(top.document, extends=()) if merged is None else merge(merged, top.document)
+        if not stack:
+            return document
+        resolved[str(top.location)] = document
+        stack[-1].inherited.append(document)
 
 
 def locate(reference: str, base: Path, where: str) -> Path | Traversable:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from auditor.errors import OutputError
 from auditor.profiles.verdict import CheckReport, RequirementResult
 from auditor.render.check_base import CheckRenderer
 from auditor.render.check_markdown import CheckMarkdownRenderer
@@ -74,5 +75,8 @@ def append_step_summary(path: Path, check: CheckReport) -> None:
     text = CheckMarkdownRenderer().render(check)
     if len(text.encode("utf-8")) > SUMMARY_LIMIT_BYTES:
         text = CheckMarkdownRenderer(with_audit=False).render(check)
-    with open(path, "a", encoding="utf-8") as summary:
-        summary.write(text)
+    try:
+        with open(path, "a", encoding="utf-8") as summary:
+            summary.write(text)
+    except OSError as exc:
+        raise OutputError(f"cannot append the job summary to $GITHUB_STEP_SUMMARY ({path}): {exc.strerror}") from None
