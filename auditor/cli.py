@@ -7,6 +7,7 @@ a traceback is shown only with AUDITOR_DEBUG=1.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import math
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 import click
+from click.utils import PacifyFlushWrapper
 
 import auditor
 from auditor.config import FAIL_ON
@@ -73,6 +75,9 @@ def _shared_options(command):
                      help="Replay a saved snapshot (or JSON report) through the checks instead of probing."),
         click.option("--save-snapshot", "save_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Also save the facts snapshot to FILE (atomically)."),
+        click.option("--redact-paths", is_flag=True,
+                     help="Leave this machine's user name and host name out of the report (and the saved "
+                          "snapshot): the home directory becomes ~, other users' home directories lose their names."),
     )):
         command = option(command)
     return command
@@ -92,7 +97,7 @@ def _shared_options(command):
 @_shared_options
 def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, fail_on: Optional[str],
           select: tuple[str, ...], ignore: tuple[str, ...], config_path: Optional[Path], timeout_s: Optional[float],
-          root: Optional[Path], snapshot_path: Optional[Path], save_path: Optional[Path]) -> int:
+          root: Optional[Path], snapshot_path: Optional[Path], save_path: Optional[Path], redact_paths: bool) -> int:
     """Audit this machine and its ML frameworks, and print a readiness report.
 
     Settings come from the command line, then [tool.auditor] in pyproject.toml, then the defaults.
@@ -102,6 +107,7 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
     from auditor.probes.fsroot import FsRoot
     from auditor.probes.registry import EXPORT_PATHS
     from auditor.probes.runner import ProbeOptions
+    from auditor.redact import redact_identity
     from auditor.render import FORMATS
     from auditor.render.text import TextRenderer
     from auditor.report import build_report
@@ -118,6 +124,8 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
         options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), quick=quick, deep=deep,
                                exports=frozenset(EXPORT_PATHS if deep else ()), framework_deadline_s=timeout_s)
         snapshot = _collect_with_progress(options)
+    if redact_paths:  # before the report is built, so every format and every finding is without the names
+        snapshot = redact_identity(snapshot)
     report = build_report(snapshot, settings.selection)
     if snapshot_target:
         save_snapshot(snapshot_target, snapshot)
@@ -146,7 +154,7 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
 def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Path], fail_on: Optional[str],
           exit_zero: bool, select: tuple[str, ...], ignore: tuple[str, ...], config_path: Optional[Path],
           timeout_s: Optional[float], root: Optional[Path], snapshot_path: Optional[Path],
-          save_path: Optional[Path]) -> int:
+          save_path: Optional[Path], redact_paths: bool) -> int:
     """Check this machine against readiness profiles: each requirement passes, fails or warns.
 
     Exit 0 when every profile is ready, 1 when one is not, 2 on input errors, 3 on internal errors.
@@ -157,6 +165,7 @@ def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Pa
     from auditor.profiles.loader import load_profile
     from auditor.profiles.needs import export_paths, needs_deep_proofs
     from auditor.profiles.verdict import STATUS_RANK, CheckReport
+    from auditor.redact import redact_identity
     from auditor.render import CHECK_FORMATS
     from auditor.render.check_text import CheckTextRenderer
     from auditor.render.github import append_step_summary
@@ -177,6 +186,9 @@ def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Pa
         options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), deep=needs_deep_proofs(profiles),
                                exports=export_paths(profiles), framework_deadline_s=timeout_s)
         snapshot = _collect_with_progress(options)
+    if redact_paths:  # before the report is built, so every format and every finding is without the names
+        snapshot = redact_identity(snapshot)
+        profiles = [dataclasses.replace(profile, source=redact_identity(profile.source)) for profile in profiles]
     report = build_report(snapshot, settings.selection, goals=profiles)
     if snapshot_target:
         save_snapshot(snapshot_target, snapshot)
@@ -204,8 +216,11 @@ def profiles(ctx: click.Context) -> int:
 
     from auditor.profiles.loader import builtin_profiles, read_document
 
-    for name, location in builtin_profiles().items():
-        click.echo(f"{name:<18} {read_document(location, datetime.date.today()).description}")
+    from auditor.render.text import render_rows
+
+    rows = [(f"{name:<18} ", read_document(location, datetime.date.today()).description)
+            for name, location in builtin_profiles().items()]
+    click.echo(render_rows(rows, _terminal(None)["width"] if sys.stdout.isatty() else None), nl=False)
     return ExitCode.OK
 
 
@@ -215,8 +230,14 @@ def show_profile(profile: str) -> int:
     """Print a profile file (a built-in name or a path), after checking it and what it extends."""
     from auditor.profiles.loader import load_profile, locate
 
+    from auditor.render.text import render_rows
+
     load_profile(profile, Path.cwd(), "profiles show")
-    click.echo(locate(profile, Path.cwd(), "profiles show").read_text(encoding="utf-8"), nl=False)
+    text = locate(profile, Path.cwd(), "profiles show").read_text(encoding="utf-8")
+    if sys.stdout.isatty():  # wrapped to fit, each line keeping its indent; piped or redirected, the file as it is
+        text = render_rows([(line[:len(line) - len(line.lstrip())], line.lstrip()) for line in text.splitlines()],
+                           _terminal(None)["width"])
+    click.echo(text, nl=False)
     return ExitCode.OK
 
 
@@ -236,9 +257,19 @@ def _refuse_probing_flags(*flags: tuple[str, object]) -> None:
 
 
 def _terminal(output: Optional[Path]) -> dict:
-    """Colour and width for a text report: colour only on a terminal, without NO_COLOR."""
-    color = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    return {"color": color, "width": click.get_terminal_size()[0] if color else 100}
+    """Colour and width for text output. On a terminal: its width, and colour unless NO_COLOR is
+    set and not empty (no-color.org). Elsewhere (a file, a pipe): no colour, and COLUMNS columns
+    where that is a positive number, else 100.
+
+    The terminal's own size wins over COLUMNS: a shell's exported COLUMNS keeps the width the
+    window had when it was exported.
+    """
+    on_terminal = output is None and sys.stdout.isatty()
+    width = os.get_terminal_size(sys.stdout.fileno()).columns if on_terminal else 0
+    if not width:  # not a terminal, or one that does not know its size (a pty nobody sized reports 0)
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and int(columns) > 0 else 100
+    return {"color": on_terminal and not os.environ.get("NO_COLOR"), "width": width}
 
 
 def _emit(text: str, target) -> None:
@@ -259,7 +290,9 @@ def _collect_with_progress(options):
     from rich.console import Console
 
     done: list[str] = []
-    with Console(stderr=True).status("Probing frameworks (each in its own process)...") as status:
+    # rich reads NO_COLOR itself, but rich 13 honours an empty one, unlike no-color.org and _terminal.
+    console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")))
+    with console.status("Probing frameworks (each in its own process)...") as status:
         def on_progress(name: str, outcome: str) -> None:
             done.append(f"{name}: {outcome}")
             status.update(f"Probing frameworks... {', '.join(done)}")
@@ -271,9 +304,12 @@ def _collect_with_progress(options):
 def list_checks() -> int:
     """List every check with its code, default severity and summary."""
     from auditor.checks import REGISTRY
+    from auditor.render.text import render_rows
 
-    for check in sorted(REGISTRY, key=lambda c: c.code):
-        click.echo(f"{check.code:<7} {check.severity:<8} {check.name:<40} {check.summary}")
+    # On a terminal the summary wraps under the name; piped, each check stays one line for grep.
+    rows = [(f"{check.code:<7} {check.severity:<8} ", f"{check.name:<40} {check.summary}")
+            for check in sorted(REGISTRY, key=lambda c: c.code)]
+    click.echo(render_rows(rows, _terminal(None)["width"] if sys.stdout.isatty() else None), nl=False)
     return ExitCode.OK
 
 
@@ -287,7 +323,12 @@ def explain(code: str) -> int:
     check = find_check(code)
     if check is None:
         raise InputError(unknown_code_message(code))
-    click.echo(f"{check.code} ({check.name}), default severity {check.severity}\n\n{check.summary}\n\n{check.explanation}")
+    from auditor.render.text import render_rows
+
+    paragraphs = [f"{check.code} ({check.name}), default severity {check.severity}", "", check.summary, "",
+                  check.explanation]
+    click.echo(render_rows([("", paragraph) for paragraph in paragraphs],
+                           _terminal(None)["width"] if sys.stdout.isatty() else None), nl=False)
     return ExitCode.OK
 
 
@@ -296,7 +337,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     if not args:
         _error("no command given; try 'auditor audit' (see 'auditor --help')")
         sys.exit(ExitCode.INPUT_ERROR)
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # A closed terminal (SIGHUP) ends the audit as Ctrl-C does: children killed, exit 128+1.
+    for signum in (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())):
         signal.signal(signum, _raise_interrupted)
     try:
         result = cli.main(args=args, prog_name="auditor", standalone_mode=False)
@@ -313,15 +355,19 @@ def main(argv: Optional[list[str]] = None) -> None:
         code = ExitCode.INPUT_ERROR
     except BrokenPipeError:
         code = _reader_left()
+    except SystemExit:
+        # click answers a broken pipe inside a command by wrapping stdout and exiting 1,
+        # which would read as "findings"; anything else exiting is passed on.
+        if not isinstance(sys.stdout, PacifyFlushWrapper):
+            raise
+        code = _reader_left()
     except OutputError as exc:
-        _error(str(exc))
-        code = ExitCode.OUTPUT_ERROR
+        code = _output_error(str(exc))
     except OSError as exc:
         if exc.filename is not None or exc.errno not in _STREAM_ERRORS:
             code = _internal_error(exc)
         else:  # click.echo into a full or broken standard output: the report could not be written
-            _error(f"cannot write to standard output: {exc.strerror}")
-            code = ExitCode.OUTPUT_ERROR
+            code = _output_error(f"cannot write to standard output: {exc.strerror}")
     except Interrupted as interrupted:  # probe children were killed on the way out
         _error(f"interrupted by {interrupted}")
         code = interrupted.exit_code
@@ -357,12 +403,25 @@ def _flush_stdout() -> None:
 
 
 def _reader_left() -> ExitCode:
-    """Quiet, as `| head` expects. The interpreter flushes stdout again on exit and would print
-    its own error about the same pipe, so stdout goes to /dev/null first."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+    """Quiet, as `| head` expects."""
+    _abandon_stdout()
     return ExitCode.BROKEN_PIPE
+
+
+def _output_error(message: str) -> ExitCode:
+    _error(message)
+    _abandon_stdout()
+    return ExitCode.OUTPUT_ERROR
+
+
+def _abandon_stdout() -> None:
+    """The interpreter flushes stdout again on its way out and would print its own error about
+    the same stream (and exit 120), so what is left of stdout goes to /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    if devnull != 1:  # with stdout closed, /dev/null takes its place by itself
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    sys.stdout = open(1, "w", closefd=False)
 
 
 def _raise_interrupted(signum: int, _frame) -> None:
@@ -370,4 +429,7 @@ def _raise_interrupted(signum: int, _frame) -> None:
 
 
 def _error(message: str) -> None:
-    click.echo(f"auditor: error: {message}", err=True)
+    from auditor.redact import scrub_text
+
+    # An internal error's text can quote anything, a secret or a terminal escape included.
+    click.echo(f"auditor: error: {scrub_text(message)}", err=True)

@@ -16,7 +16,7 @@ class ExitCode(IntEnum):
 
 
 class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived. A BaseException, like KeyboardInterrupt, so that no
+    """SIGINT, SIGTERM or SIGHUP arrived. A BaseException, like KeyboardInterrupt, so that no
     handler meant for errors swallows it, but not KeyboardInterrupt itself, which click
     would turn into its own Abort."""
 

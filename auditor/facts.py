@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 ProbeStatus = Literal["ok", "absent", "error", "timeout", "crashed", "skipped"]
 
@@ -116,6 +116,17 @@ class PackageFacts:
     modules: list[str] = field(default_factory=list)  # top-level import names it installs
 
 
+@dataclass
+class UnreadableDistribution:
+    """A distribution's metadata directory (``*.dist-info``, ``*.egg-info``) on sys.path that
+    could not be read, or only in part: a METADATA file that is missing, not a file, not UTF-8,
+    or without a Name or Version; or another metadata file (RECORD, top_level.txt, INSTALLER)
+    that cannot be read. The other distributions are listed as usual."""
+
+    path: str
+    problem: str  # which file, and what is wrong with it
+
+
 # --- accelerators --------------------------------------------------------------------
 
 
@@ -157,6 +168,8 @@ class NvidiaGpu:
     power_limit_watts: Optional[float] = None
     process_count: Optional[int] = None
     errors: list[str] = field(default_factory=list)  # queries the driver refused for this GPU
+    # Queries whose text was not UTF-8: their fields hold it decoded with U+FFFD replacement characters.
+    not_utf8: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -168,9 +181,11 @@ class NvidiaFacts:
     cuda_driver_version: Optional[str] = None  # the highest CUDA the driver supports
     nvml_version: Optional[str] = None
     gpus: list[NvidiaGpu] = field(default_factory=list)
+    gpus_left_out: int = 0  # GPUs reported past the most a report lists (nvidia_smi.MAX_GPUS): counted only
     nvml_error: Optional[str] = None  # why NVML was not used, when nvidia-smi answered instead
     errors: list[str] = field(default_factory=list)  # system-level queries the driver refused
     sources: dict[str, str] = field(default_factory=dict)
+    not_utf8: list[str] = field(default_factory=list)  # system-level queries whose text was not UTF-8 (see NvidiaGpu)
 
 
 @dataclass
@@ -290,7 +305,9 @@ class ComputeProof:
     """A real computation on one device, compared with a float64 reference.
 
     ``skipped`` says why a proof was deliberately not run in this mode (``ok`` is then
-    false, and the proof is neither a pass nor a failure).
+    false, and the proof is neither a pass nor a failure). ``non_finite`` says the result
+    held NaN or infinity: ``max_relative_error`` is then null (JSON has no such numbers),
+    and the proof failed.
     """
 
     device: str
@@ -305,11 +322,16 @@ class ComputeProof:
     compiler: Optional[str] = None  # None for eager; xla, torch.compile
     gflops: Optional[float] = None  # achieved by a larger timed matmul on the same device and dtype
     skipped: Optional[str] = None
+    non_finite: bool = False
+    missing_module: Optional[str] = None  # the top-level module the failing computation found not installed
 
     def __post_init__(self) -> None:
         # Snapshots before 1.2 named the compiler only in the operation: "matmul (XLA jit_compile)".
         if self.compiler is None and "(XLA" in self.operation:
             self.compiler = "xla"
+        # NaN or infinity is wrong whatever a snapshot's writer concluded from it.
+        if self.non_finite:
+            self.ok = False
 
     @property
     def failed(self) -> bool:
@@ -357,6 +379,10 @@ class FrameworkFacts:
     devices: list[FrameworkDevice] = field(default_factory=list)
     proofs: list[ComputeProof] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    # The import worked, then the probe failed (build, devices and proofs are then missing): why,
+    # and the top-level module whose absence it reported, when that was the failure.
+    probe_error: Optional[str] = None
+    missing_module: Optional[str] = None
 
 
 # --- export and serving paths -------------------------------------------------------
@@ -392,12 +418,13 @@ class ExportPath:
     tools: dict[str, str] = field(default_factory=dict)  # distribution -> version used on the way
     missing: list[str] = field(default_factory=list)  # distributions that are not installed
     seconds: Optional[float] = None  # the whole path, export to compared output
-    max_relative_error: Optional[float] = None  # target runtime vs the source model
+    max_relative_error: Optional[float] = None  # target runtime vs the source model; null when non_finite
     tolerance: Optional[float] = None
     error: Optional[str] = None
     stages: list[ExportStage] = field(default_factory=list)
     deprecated: Optional[str] = None  # why this path (or the runtime it fell back to) is on its way out
     details: dict[str, str] = field(default_factory=dict)  # providers used, serving signature, flatc, model size
+    non_finite: bool = False  # the target runtime's output held NaN or infinity (the path is broken)
 
 
 # --- the snapshot --------------------------------------------------------------------
@@ -415,6 +442,7 @@ class Snapshot:
     exports: dict[str, ExportPath] = field(default_factory=dict)  # by path name; filled under --deep
     probes: list[ProbeRun] = field(default_factory=list)
     mode: Literal["full", "quick", "deep"] = "full"
+    unreadable_distributions: list[UnreadableDistribution] = field(default_factory=list)
 
     def probe(self, name: str) -> Optional[ProbeRun]:
         return next((run for run in self.probes if run.name == name), None)
@@ -422,6 +450,12 @@ class Snapshot:
 
 def to_dict(obj: Any) -> Any:
     return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+def reject_non_finite(name: str) -> None:
+    """json.loads' parse_constant: facts, reports and snapshots are strict JSON (RFC 8259),
+    which has no NaN or Infinity; Python's json would otherwise read them as floats."""
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
 class SnapshotFormatError(ValueError):

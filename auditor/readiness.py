@@ -127,8 +127,9 @@ def assess(snapshot: Snapshot, findings: list[Finding]) -> Readiness:
 def _export_readiness(snapshot: Snapshot, path: ExportPath) -> ExportReadiness:
     title = EXPORT_TITLES.get(path.name, path.name)
     if path.status == "ready":
-        detail = (f"{path.runtime}: output matched the source model within {path.max_relative_error:.1e} "
-                  f"in {path.seconds:.1f} s")
+        within = f" within {path.max_relative_error:.1e}" if path.max_relative_error is not None else ""
+        took = f" in {path.seconds:.1f} s" if path.seconds is not None else ""
+        detail = f"{path.runtime}: output matched the source model{within}{took}"
         return ExportReadiness(path.name, title, path.status, detail + (f"; {path.deprecated}" if path.deprecated else ""))
     if path.status == "not-installed":
         return ExportReadiness(path.name, title, path.status, f"missing {', '.join(path.missing)}",

@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 
 from auditor.errors import InputError
-from auditor.facts import SCHEMA_VERSION, Snapshot, SnapshotFormatError, from_dict, to_dict
+from auditor.facts import SCHEMA_VERSION, Snapshot, SnapshotFormatError, from_dict, reject_non_finite, to_dict
 from auditor.output import OutputTarget
+from auditor.redact import scrub_snapshot
 
 
 def save_snapshot(target: OutputTarget, snapshot: Snapshot) -> None:
@@ -20,10 +21,6 @@ def save_snapshot(target: OutputTarget, snapshot: Snapshot) -> None:
 
 
 SNAPSHOT_LIMIT_BYTES = 64 << 20
-
-
-def _no_constants(name: str) -> None:
-    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
 def load_snapshot(path: Path) -> Snapshot:
@@ -39,7 +36,7 @@ def load_snapshot(path: Path) -> Snapshot:
     except UnicodeDecodeError:
         raise InputError(f"snapshot {path} is not UTF-8 text") from None
     try:
-        data = json.loads(text, parse_constant=_no_constants)
+        data = json.loads(text, parse_constant=reject_non_finite)
     except ValueError as exc:
         raise InputError(f"snapshot {path} is not JSON: {exc}") from None
     except RecursionError:
@@ -61,4 +58,5 @@ def load_snapshot(path: Path) -> Snapshot:
             if record.name != key:
                 raise InputError(f"snapshot {path}: $.{section}.{key}.name: expected {key!r}, got {record.name!r}")
     snapshot.schema_version = SCHEMA_VERSION  # read into today's shape, so written out as today's
-    return snapshot
+    # A snapshot saved by an older auditor, or edited, may hold secrets or terminal escapes.
+    return scrub_snapshot(snapshot)

@@ -120,9 +120,9 @@ def test_github_annotations_line_by_line():
         "cpu: matmul float32 ok (max error 6.6e-07)%0ATensorFlow 2.21.0 on /device:CPU:0: matmul float32, matmul "
         "float32 xla ok (max error 6.6e-07)%0Athis machine has no accelerator, so this was proven on the CPU only",
         "::notice title=auditor check::2 of 3 profile(s) ready",
-        "gpu-training: NOT READY (5 failed, 1 warning(s), 48 passed)",
-        "research: READY (0 failed, 1 warning(s), 47 passed)",
-        "ci-cpu: READY (0 failed, 0 warning(s), 28 passed)",
+        "gpu-training: NOT READY (5 failed, 1 warning(s), 51 passed)",
+        "research: READY (0 failed, 1 warning(s), 50 passed)",
+        "ci-cpu: READY (0 failed, 0 warning(s), 31 passed)",
     ]
 
 
@@ -172,7 +172,7 @@ def test_the_job_summary_is_appended_never_overwritten(tmp_path):
     assert first.returncode == 1
     text = summary.read_text()
     assert text.startswith("## Tests\n\nan earlier step wrote this\n# Readiness check\n")
-    assert "| `gpu-training` | **NOT READY** | 5 | 1 | 48 |" in text
+    assert "| `gpu-training` | **NOT READY** | 5 | 1 | 51 |" in text
     assert "# ML environment audit" in text  # the audit the verdicts rest on
     run(*PROFILES, "--format", "github", env=env)
     assert summary.read_text() == text + text.removeprefix("## Tests\n\nan earlier step wrote this\n")
@@ -181,7 +181,7 @@ def test_the_job_summary_is_appended_never_overwritten(tmp_path):
 def test_without_the_variable_the_summary_is_not_printed_either():
     result = run("--profile", "ci-cpu", "--format", "github", env=_without_summary())
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == "::notice title=auditor check::1 of 1 profile(s) ready\nci-cpu: READY (0 failed, 0 warning(s), 28 passed)\n"
+    assert result.stdout == "::notice title=auditor check::1 of 1 profile(s) ready\nci-cpu: READY (0 failed, 0 warning(s), 31 passed)\n"
 
 
 # --- the audit's formats, with the verdicts ----------------------------------------------
@@ -199,8 +199,8 @@ def test_json_is_the_audit_report_plus_the_profiles(verdicts):
 def test_markdown_has_a_verdict_table_then_the_audit():
     text = run(*PROFILES, "--format", "markdown").stdout
     assert text.startswith("# Readiness check\n\n| Profile | Verdict | Failed | Warnings | Passed |\n|---|---|---|---|---|\n"
-                           "| `gpu-training` | **NOT READY** | 5 | 1 | 48 |\n| `research` | **READY** | 0 | 1 | 47 |\n"
-                           "| `ci-cpu` | **READY** | 0 | 0 | 28 |\n")
+                           "| `gpu-training` | **NOT READY** | 5 | 1 | 51 |\n| `research` | **READY** | 0 | 1 | 50 |\n"
+                           "| `ci-cpu` | **READY** | 0 | 0 | 31 |\n")
     assert "| **FAIL** | `machine.cpus`<br>At least 4 usable CPUs | 2 usable CPUs" in text
     assert text.index("## `ci-cpu`: READY") < text.index("# ML environment audit")
 
@@ -209,9 +209,9 @@ def test_text_shows_what_failed_with_its_evidence_and_fix(tmp_path):
     output = tmp_path / "check.txt"
     assert run(*PROFILES, "--output", str(output)).returncode == 1
     text = output.read_text()
-    assert "gpu-training  NOT READY  5 failed, 1 warning(s), 48 passed" in text
+    assert "gpu-training  NOT READY  5 failed, 1 warning(s), 51 passed" in text
     assert ("  FAIL machine.cpus  At least 4 usable CPUs\n       2 usable CPUs (2 logical, affinity 2, cgroup quota "
             "none)\n       fix: Give the job at least 4 CPUs") in text
-    assert "  PASS 44 other checks found nothing" in text
+    assert "  PASS 47 other checks found nothing" in text
     assert text.rstrip().endswith("3 profile(s) checked: 2 ready, 1 not ready.")
     assert "\x1b[" not in text

@@ -63,6 +63,14 @@ def _installed(name: str) -> bool:
     return True
 
 
+def _frameworks_installed() -> bool:
+    return _installed("torch") and any(_installed(name) for name in TENSORFLOW_DISTRIBUTIONS)
+
+
+# The lowest-versions CI run has no framework; these tests read the frameworks' own metadata.
+needs_frameworks = pytest.mark.skipif(not _frameworks_installed(), reason="torch and TensorFlow are not installed")
+
+
 # --- version and usage errors --------------------------------------------------------------
 
 
@@ -186,6 +194,7 @@ def test_quick_audit_exits_0_quietly(quick_audit):
     assert quick_audit.stderr == ""  # stderr is not a terminal: no progress display
 
 
+@needs_frameworks
 def test_quick_audit_reads_metadata_only(quick_audit):
     report = json.loads(quick_audit.stdout)
     assert report["mode"] == "quick"
@@ -204,6 +213,7 @@ def test_quick_audit_reads_metadata_only(quick_audit):
     assert {fw["status"] for fw in report["readiness"]["frameworks"]} == {"unproven"}
 
 
+@needs_frameworks
 def test_markdown_report_has_every_section():
     result = run_cli("audit", "--quick", "--format", "markdown")
     assert result.returncode == 0 and result.stderr == ""
@@ -225,9 +235,9 @@ def test_secrets_never_reach_the_report():
     for secret in ("hf_supersecret123", "abc123secret", "pa55word"):
         assert secret not in result.stdout
     recorded = json.loads(result.stdout)["machine"]["host"]["environment_variables"]
-    assert recorded["HF_TOKEN"] == "<redacted>"
-    assert recorded["WANDB_API_KEY"] == "<redacted>"
-    assert recorded["TORCH_HOME"] == "https://user:<redacted>@host/x"
+    assert recorded["HF_TOKEN"] == "[redacted]"
+    assert recorded["WANDB_API_KEY"] == "[redacted]"
+    assert recorded["TORCH_HOME"] == "https://user:[redacted]@host/x"
 
 
 # --- checks and explain --------------------------------------------------------------------
@@ -257,8 +267,8 @@ def test_explain_prints_the_explanation(typed):
 
 
 def test_explain_a_near_miss_suggests_the_code():
-    line = assert_one_line_error(run_cli("explain", "FW01"), "FW01")
-    assert line == "auditor: error: unknown check code 'FW01'; did you mean FW001?"
+    line = assert_one_line_error(run_cli("explain", "FW0001"), "FW0001")
+    assert line == "auditor: error: unknown check code 'FW0001'; did you mean FW001?"
 
 
 def test_explain_an_unknown_code_points_to_checks():

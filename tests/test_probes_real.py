@@ -77,7 +77,7 @@ def test_host_kernel_and_os_release_match_the_system():
 
 
 def test_packages_match_distribution_metadata():
-    packages = collect_packages(CTX)
+    packages = collect_packages(CTX).installed
     assert packages["torch"].version == metadata.version("torch")
     tensorflow = next(name for name in ("tensorflow", "tensorflow-cpu") if name in packages)
     assert packages[tensorflow].version == metadata.version(tensorflow)

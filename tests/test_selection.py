@@ -73,8 +73,14 @@ def test_ignore_wins_a_tie():
 
 
 def test_an_empty_select_selects_nothing():
-    assert selected([]) == []
-    assert selected([""]) == []  # `--select ""`
+    assert selected([]) == []  # `select = []` in a config: deliberately nothing
+
+
+@pytest.mark.parametrize("values", [[""], [",,,"], [" , "]])
+def test_a_select_that_names_no_code_is_an_input_error(values):
+    # `--select "$UNSET"` would otherwise run no check and pass whatever the machine.
+    with pytest.raises(InputError, match="names no check code"):
+        parse_codes(values, "--select")
 
 
 def test_entries_are_split_trimmed_upper_cased_and_deduplicated():
@@ -96,8 +102,9 @@ def test_an_entry_that_matches_no_check_is_an_input_error(entry, where, message)
 
 
 def test_explain_and_selection_share_the_suggestion():
-    assert unknown_code_message("FW01") == "unknown check code 'FW01'; did you mean FW001?"
-    assert unknown_code_message("FW01", "--select") == "unknown check code 'FW01' in --select; did you mean FW001?"
+    assert unknown_code_message("FW0001") == "unknown check code 'FW0001'; did you mean FW001?"
+    assert unknown_code_message("FW0001", "--select") == ("unknown check code 'FW0001' in --select; "
+                                                           "did you mean FW001?")
 
 
 def test_unselected_checks_do_not_run(fake_root):

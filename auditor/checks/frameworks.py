@@ -68,8 +68,8 @@ def compute_proof_failed(snapshot: Snapshot):
     for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler is None and p.dtype == "float32"):
         yield Hit(f"{fw.name} {fw.version}: {proof.operation} on {proof.device} failed",
                   [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
-                  "Run the same computation by hand on that device; for GPUs check the driver, the "
-                  "compiled architectures of the build, and `nvidia-smi -q` for errors.")
+                  _fix(proof, "Run the same computation by hand on that device; for GPUs check the driver, the "
+                              "compiled architectures of the build, and `nvidia-smi -q` for errors."))
 
 
 @check("FW005", "xla-compile-failed", "warning",
@@ -81,8 +81,8 @@ def xla_failed(snapshot: Snapshot):
     for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler == "xla"):
         yield Hit(f"{fw.name} {fw.version}: XLA compilation failed on {proof.device}",
                   [f"{proof.operation} on {proof.device}: {proof.error}"],
-                  "Set jit_compile=False in the meantime; for GPUs check that ptxas/nvvm from "
-                  "the CUDA toolkit are found (XLA_FLAGS=--xla_gpu_cuda_data_dir=...).")
+                  _fix(proof, "Set jit_compile=False in the meantime; for GPUs check that ptxas/nvvm from "
+                              "the CUDA toolkit are found (XLA_FLAGS=--xla_gpu_cuda_data_dir=...)."))
 
 
 @check("FW008", "torch-compile-failed", "warning",
@@ -96,9 +96,9 @@ def torch_compile_failed(snapshot: Snapshot):
     for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler == "torch.compile"):
         yield Hit(f"{fw.name} {fw.version}: torch.compile failed on {proof.device}",
                   [f"{proof.operation} on {proof.device}: {proof.error}"],
-                  "On CPUs install a C++ compiler (`apt-get install g++`); on GPUs reinstall the "
-                  "triton that torch pins (`pip install --force-reinstall torch==<installed>`); "
-                  "meanwhile run eagerly (drop torch.compile).")
+                  _fix(proof, "On CPUs install a C++ compiler (`apt-get install g++`); on GPUs reinstall the "
+                              "triton that torch pins (`pip install --force-reinstall torch==<installed>`); "
+                              "meanwhile run eagerly (drop torch.compile)."))
 
 
 @check("FW009", "mixed-precision-failed", "warning",
@@ -112,9 +112,41 @@ def mixed_precision_failed(snapshot: Snapshot):
     for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler is None and p.dtype != "float32"):
         yield Hit(f"{fw.name} {fw.version}: {proof.dtype} {proof.operation} on {proof.device} failed",
                   [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
-                  f"Train in float32 on {proof.device} until this is resolved; check that the "
-                  "device supports the dtype natively (bfloat16 needs compute capability 8.0 on "
-                  "NVIDIA GPUs).")
+                  _fix(proof, f"Train in float32 on {proof.device} until this is resolved; check that the "
+                              "device supports the dtype natively (bfloat16 needs compute capability 8.0 on "
+                              "NVIDIA GPUs)."))
+
+
+@check("FW010", "framework-probe-failed", "warning",
+       "A framework imports, but its probe failed before proving anything.",
+       "`import` worked, so this is not FW001: scripts that import the framework start. The probe "
+       "then failed while reading the build, listing the devices or preparing the proofs, so "
+       "nothing about the framework is proven here, and the call that failed will fail the same "
+       "way in a script that makes it. A module the probe found missing is named, with its install.")
+def probe_failed_after_import(snapshot: Snapshot):
+    for fw in snapshot.frameworks.values():
+        if fw.probe.status != "ok" or not fw.probe_error:
+            continue
+        evidence = [f"probe {fw.name}: `import {fw.name}` worked ({fw.import_seconds} s), then: {fw.probe_error}"]
+        if fw.missing_module:
+            yield Hit(f"{fw.name} {fw.version} imports, but probing it needs {fw.missing_module}, which is not "
+                      "installed", evidence, f"{_install(fw.missing_module)}, then run the audit again.")
+        else:
+            yield Hit(f"{fw.name} {fw.version} imports, but probing it failed", evidence,
+                      f"Make the call the error names by hand after `import {fw.name}` to see its full "
+                      "traceback; for device listing errors, check the driver and the *_VISIBLE_DEVICES "
+                      "and JAX_PLATFORMS variables.")
+
+
+def _install(module: str) -> str:
+    return f"Install the distribution that provides the `{module}` module (usually `pip install {module}`)"
+
+
+def _fix(proof: ComputeProof, otherwise: str) -> str:
+    """Installing the module the computation found missing, when that is why it failed."""
+    if proof.missing_module:
+        return f"{_install(proof.missing_module)}: {proof.operation} needs it on {proof.device}."
+    return otherwise
 
 
 def _failed_proofs(snapshot: Snapshot,

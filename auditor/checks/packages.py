@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from auditor.checks.base import Hit, check
 from auditor.facts import Snapshot
 
@@ -35,3 +37,30 @@ def deprecated_pynvml(snapshot: Snapshot):
         yield Hit(f"The deprecated pynvml {pkg.version} distribution is installed",
                   [f"pynvml {pkg.version} at {pkg.location} (package metadata)"],
                   "`pip uninstall -y pynvml && pip install --force-reinstall nvidia-ml-py`")
+
+
+@check("ENV005", "unreadable-distribution-metadata", "warning",
+       "A distribution's metadata on sys.path cannot be read.",
+       "Each installed distribution has a metadata directory (*.dist-info, *.egg-info) whose "
+       "METADATA file names it and its version. This one's is missing, not a file, not UTF-8, or "
+       "lacks the Name or Version, or another of its files (RECORD, top_level.txt) cannot be "
+       "read: an install or uninstall was interrupted, or the file was damaged. importlib.metadata "
+       "and pip skip or fail on it, so `pip list`, `pip check` and dependency resolution work from "
+       "a wrong picture, and if it belongs to a framework, the audit cannot say which release is "
+       "installed. The other distributions are read and checked as usual.")
+def unreadable_metadata(snapshot: Snapshot):
+    for broken in snapshot.unreadable_distributions:
+        directory = PurePath(broken.path)
+        yield Hit(f"Unreadable package metadata: {directory.name} ({broken.problem})",
+                  [f"{broken.path}: {broken.problem} (importlib.metadata)"],
+                  "Move the directory aside and reinstall the distribution it belongs to: "
+                  f"`mv '{broken.path}' /tmp/ && pip install --force-reinstall --no-deps {_requirement(directory)}`")
+
+
+def _requirement(directory: PurePath) -> str:
+    """'foo==1.0' for foo-1.0.dist-info (and foo-1.0-py3.11.egg-info): the release the directory
+    was written for; the bare name when its name holds no version."""
+    stem = directory.name.removesuffix(".dist-info").removesuffix(".egg-info")
+    name, _, rest = stem.partition("-")  # '-' inside a name is written '_' in these directory names
+    version = rest.split("-")[0]
+    return f"{name}=={version}" if version else name

@@ -20,5 +20,22 @@ def probe_failed(snapshot: Snapshot):
                       "the reason above names the file or call that failed.")
 
 
+@check("AUD002", "probe-input-capped", "warning",
+       "The driver reported more GPUs than a report lists; the rest are counted, not described.",
+       "A report lists at most a few hundred GPUs (more than any single machine holds), so that a "
+       "driver answering with an absurd count (a corrupted NVML, an nvidia-smi printing 100,000 rows) "
+       "costs the audit neither minutes nor gigabytes. The GPUs past that limit are counted and left "
+       "out, and the checks about each GPU saw only the ones listed.")
+def input_capped(snapshot: Snapshot):
+    nvidia = snapshot.accelerators.nvidia
+    if nvidia and nvidia.gpus_left_out:
+        listed = len(nvidia.gpus)
+        yield Hit(f"The NVIDIA driver reported {listed + nvidia.gpus_left_out} GPUs; only the first {listed} are "
+                  "in this report",
+                  [f"{nvidia.source}: {listed + nvidia.gpus_left_out} GPUs, {nvidia.gpus_left_out} left out"],
+                  "A count this large usually means a broken driver: compare `nvidia-smi -L` with the GPUs "
+                  "physically installed, and look for NVRM errors in `dmesg`.")
+
+
 def _verb(status: str) -> str:
     return {"error": "failed", "timeout": "timed out", "crashed": "crashed"}[status]

@@ -7,36 +7,49 @@ only: the parent sees a status, never the crash.
 Protocol: the child keeps a private copy of its stdout for the one JSON result it
 writes, and points fd 1 at stderr so anything the framework prints cannot corrupt that
 result. The parent captures stderr to quote its last line when the child dies.
+
+The result is a protocol, checked as such: one JSON object, {"status": "ok", "facts":
+{...}} or {"status": "absent" | "error", "reason": "..."}, within RESULT_LIMIT bytes and
+RESULT_ITEMS_LIMIT items.
+Anything else is the probe's error, with a one-line reason, never a crash of the audit.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import selectors
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import auditor
+from auditor.facts import reject_non_finite
+from auditor.probes import guardian, processes
 
 # -c puts the working directory first on sys.path; drop it so a ./torch folder in the
 # user's project cannot stand in for the real framework. The auditor's own location
 # goes last so it is found even when run from a source tree, without shadowing anything.
 _BOOTSTRAP = (
     "import sys; del sys.path[0]; sys.path.append({parent!r}); "
-    "from auditor.probes.child import child_main; child_main({module!r})"
+    "from auditor.probes.child import child_main; child_main({module!r}, {auditor})"
 )
 _REASON_LIMIT = 300
-_POLL_S = 0.05  # how often to look for an exit while pipes stay open
-_DRAIN_GRACE_S = 0.5  # how long to keep reading pipes a helper holds open after the exit
-_STDERR_KEPT = 1 << 16
+# Results are a few KiB (a framework's facts) to a few hundred (NVML's, at MAX_GPUS GPUs). The
+# parent reads and parses all of a result, so both limits keep it small whatever a child
+# writes: parsed, a JSON value costs up to 20 times its text ("[{},{},...]"), but never more
+# than about 70 bytes per item, and every item but a container's first follows a comma.
+RESULT_LIMIT = 4 << 20
+RESULT_ITEMS_LIMIT = 250_000
+# What each status a child may send must carry (timeout, crashed and skipped are the
+# parent's to decide).
+_RESULT_KEYS = {"ok": {"status", "facts"}, "absent": {"status", "reason"}, "error": {"status", "reason"}}
+
+
+class ProtocolError(ValueError):
+    """The child's result is not what the protocol allows; the message says how, in one line."""
 
 
 @dataclass
@@ -52,78 +65,107 @@ class RunningChild:
         self.module = module
         self.deadline_s = deadline_s
         self.started = time.monotonic()
-        self.scratch = tempfile.mkdtemp(prefix="auditor-probe-")
-        code = _BOOTSTRAP.format(parent=str(Path(auditor.__file__).resolve().parent.parent), module=module)
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_private_files(dict(env), self.scratch),
-            start_new_session=True,  # its own process group, so a kill takes its helpers too
-        )
+        self.scratch = guardian.make_scratch()
+        code = _BOOTSTRAP.format(parent=str(Path(auditor.__file__).resolve().parent.parent), module=module,
+                                 auditor=os.getpid())
+        try:
+            self.process = processes.start([sys.executable, "-c", code], _private_files(dict(env), self.scratch))
+        except BaseException:
+            guardian.remove_scratch(self.scratch)
+            raise
 
     def wait(self) -> ChildOutcome:
         """Read the child's output until it exits or its deadline passes, then judge it.
 
         The process's exit, not the end of its pipes, ends the wait: a helper process the
         framework started may hold the pipes open long after the probe finished (or after
-        it was killed), so output is drained for at most _DRAIN_GRACE_S past the exit.
+        it was killed). Whatever it left running in its process group is killed with it.
         """
-        deadline = self.started + self.deadline_s
-        stdout, stderr = bytearray(), bytearray()
-        buffers = {self.process.stdout: stdout, self.process.stderr: stderr}
-        exited_at, timed_out = None, False
-        with selectors.DefaultSelector() as selector:
-            for stream in buffers:
-                selector.register(stream, selectors.EVENT_READ)
-            while selector.get_map():
-                now = time.monotonic()
-                if exited_at is None and self.process.poll() is not None:
-                    exited_at = now
-                if exited_at is not None and now - exited_at >= _DRAIN_GRACE_S:
-                    break
-                if exited_at is None and now >= deadline:
-                    timed_out = True
-                    break
-                for key, _ in selector.select(timeout=min(_POLL_S, max(0.0, deadline - now))):
-                    chunk = os.read(key.fd, 1 << 16)
-                    if chunk:
-                        buffers[key.fileobj].extend(chunk)
-                    else:
-                        selector.unregister(key.fileobj)
-                del stderr[:-_STDERR_KEPT]  # framework chatter can be large; the end says why it died
-        if not timed_out:
-            try:
-                self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                timed_out = True
-        self.kill()  # also ends helpers left in the child's process group
-        self.process.wait()
-        for stream in buffers:
-            stream.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
-        if timed_out:
-            return self._outcome("timeout", None, f"no answer within {self.deadline_s:g} s; killed")
-        returncode = self.process.returncode
-        last_line = _last_line(bytes(stderr))
-        if returncode < 0:
-            name = signal.Signals(-returncode).name
-            return self._outcome("crashed", None, _join(f"killed by {name}", last_line))
         try:
-            result = json.loads(stdout)
-        except ValueError:
-            return self._outcome("crashed", None, _join(f"exited with status {returncode} and no result", last_line))
-        return self._outcome(result["status"], result.get("facts"), result.get("reason"))
+            finished = processes.finish(self.process, self.started + self.deadline_s, RESULT_LIMIT)
+        finally:
+            guardian.remove_scratch(self.scratch)
+        return self._judge(finished)
 
     def kill(self) -> None:
+        processes.kill_group(self.process)
+
+    def abandon(self) -> None:
+        """End it without waiting for an outcome (the audit is being interrupted)."""
+        self.kill()
+        guardian.remove_scratch(self.scratch)
+
+    def _judge(self, finished: processes.Finished) -> ChildOutcome:
+        if finished.returncode is None:
+            return self._outcome("timeout", None, f"no answer within {self.deadline_s:g} s; killed")
+        if finished.overflowed:
+            return self._outcome("error", None, f"the probe wrote more than {RESULT_LIMIT >> 20} MiB as its result; "
+                                                "killed, and the result ignored")
+        returncode = finished.returncode
+        last_line = _last_line(bytes(finished.stderr))
+        if returncode < 0:
+            return self._outcome("crashed", None, _join(f"killed by {signal_name(-returncode)}", last_line))
+        if not finished.stdout.strip():
+            return self._outcome("crashed", None, _join(f"exited with status {returncode} and no result", last_line))
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass  # already gone
+            status, facts, reason = read_result(finished.stdout)
+        except ProtocolError as broken:
+            return self._outcome("error", None, f"the probe broke the result protocol: {broken}")
+        return self._outcome(status, facts, reason)
 
     def _outcome(self, status: str, payload: Optional[dict], reason: Optional[str]) -> ChildOutcome:
         return ChildOutcome(status, payload, reason, round(time.monotonic() - self.started, 3))
+
+
+def read_result(data: bytes | bytearray) -> tuple[str, Optional[dict[str, Any]], Optional[str]]:
+    """(status, facts, reason) from a child's result; ProtocolError when it is not one."""
+    items = data.count(b",") + data.count(b"[") + data.count(b"{")  # an upper bound, commas in strings too
+    if items > RESULT_ITEMS_LIMIT:
+        raise ProtocolError(f"the result holds more than {RESULT_ITEMS_LIMIT:,} items; not parsed")
+    try:
+        result = json.loads(data, parse_constant=reject_non_finite)
+    except ValueError as exc:  # includes text that is not UTF-8
+        raise ProtocolError(f"the result is not JSON ({_one_line(str(exc))})") from None
+    except RecursionError:
+        raise ProtocolError("the result is nested too deeply to be facts") from None
+    if not isinstance(result, dict):
+        raise ProtocolError(f"the result is a JSON {_json_type(result)}, not an object")
+    status = result.get("status")
+    if status not in _RESULT_KEYS:
+        raise ProtocolError(f"unknown status {_one_line(repr(status))}")
+    expected = _RESULT_KEYS[status]
+    if result.keys() != expected:
+        missing, extra = sorted(expected - result.keys()), sorted(result.keys() - expected)
+        raise ProtocolError(_one_line("; ".join(filter(None, (
+            f"a result with status {status!r} needs {', '.join(missing)}" if missing else "",
+            f"unexpected {', '.join(map(repr, extra))}" if extra else "")))))
+    if status == "ok":
+        if not isinstance(result["facts"], dict):
+            raise ProtocolError(f"the facts are a JSON {_json_type(result['facts'])}, not an object")
+        return status, result["facts"], None
+    if not isinstance(result["reason"], str):
+        raise ProtocolError(f"the reason is a JSON {_json_type(result['reason'])}, not a string")
+    return status, None, _one_line(result["reason"])
+
+
+def signal_name(number: int) -> str:
+    """SIGSEGV; SIGRTMIN+3 for the real-time signals, which signal.Signals does not name."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        pass
+    low, high = getattr(signal, "SIGRTMIN", None), getattr(signal, "SIGRTMAX", None)
+    if low is not None and low <= number <= high:
+        return f"SIGRTMIN+{number - low}"
+    return f"signal {number}"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:_REASON_LIMIT]
 
 
 def _private_files(env: dict[str, str], scratch: str) -> dict[str, str]:
@@ -138,15 +180,23 @@ def _private_files(env: dict[str, str], scratch: str) -> dict[str, str]:
     read, as in their own programs.
     """
     env["TMPDIR"] = scratch
-    keras_config = Path(env.get("KERAS_HOME") or Path(env.get("HOME") or Path.home()) / ".keras") / "keras.json"
-    if not keras_config.exists():
+    keras_home = env.get("KERAS_HOME") or (os.path.join(home, ".keras") if (home := _home(env)) else None)
+    if keras_home is None or not Path(keras_home, "keras.json").exists():
         env["KERAS_HOME"] = os.path.join(scratch, "keras")
     return env
 
 
+def _home(env: Mapping[str, str]) -> Optional[str]:
+    """HOME, else the passwd entry's; None when neither exists (a uid with no passwd entry)."""
+    try:
+        return env.get("HOME") or str(Path.home())
+    except (RuntimeError, KeyError):
+        return None
+
+
 def _last_line(stderr: bytes) -> Optional[str]:
     lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
-    return lines[-1][:_REASON_LIMIT] if lines else None
+    return _one_line(lines[-1]) if lines else None
 
 
 def _join(reason: str, detail: Optional[str]) -> str:
@@ -158,12 +208,14 @@ def describe_exception(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:_REASON_LIMIT]
 
 
-def child_main(module: str) -> None:
+def child_main(module: str, auditor_pid: int) -> None:
     """Entry point inside the child: run ``module.collect()`` and write the result."""
     import importlib
 
     from auditor.probes.base import ProbeAbsent
 
+    processes.die_with_parent(auditor_pid)  # before anything slow: a SIGKILLed auditor takes it along
+    guardian.join_parent_run()
     result_fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr

@@ -6,13 +6,15 @@ psutil (one fact, one place in the snapshot, whatever the back-end).
 
 from __future__ import annotations
 
+import json
 import math
 import platform
+import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
 from auditor.facts import CpuFacts
-from auditor.probes import cgroup
+from auditor.probes import cgroup, processes
 from auditor.probes.base import ProbeContext
 from auditor.probes.fsroot import FsRoot
 
@@ -32,6 +34,11 @@ ARM_FEATURES = {
 # "CPU implementer" codes, from the Arm ARM's MIDR_EL1 table.
 ARM_IMPLEMENTERS = {"0x41": "ARM", "0x42": "Broadcom", "0x48": "HiSilicon", "0x4e": "NVIDIA",
                     "0x51": "Qualcomm", "0x61": "Apple", "0xc0": "Ampere"}
+
+CPUINFO_DEADLINE_S = 10.0
+# As the probe children start: without the working directory first on sys.path, where a
+# ./cpuinfo folder would stand in for py-cpuinfo.
+_CPUINFO = "import sys; del sys.path[0]; from cpuinfo.cpuinfo import main; main()"
 
 
 @dataclass
@@ -146,6 +153,21 @@ def _sysfs_physical_cores(root: FsRoot) -> int:
     return len(cores)
 
 
+def _cpuinfo() -> dict:
+    """py-cpuinfo's answer. It runs CPUID in a subprocess of its own (about a second, so only
+    where the platform offers no /proc to read), which get_cpu_info() waits for without a
+    deadline: that subprocess, py-cpuinfo's own ``--json`` entry point, is run here instead,
+    with one, bounded like every helper's."""
+    output = processes.output_of([sys.executable, "-c", _CPUINFO, "--json"], CPUINFO_DEADLINE_S, name="py-cpuinfo")
+    try:
+        info = json.loads(output)
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        raise ValueError(f"py-cpuinfo gave no CPU facts: {output.strip()[:80]!r}")
+    return info
+
+
 def _usable(logical: Optional[int], affinity: Optional[int], quota: Optional[float]) -> Optional[int]:
     candidates = [n for n in (logical, affinity) if n]
     if quota:
@@ -154,12 +176,9 @@ def _usable(logical: Optional[int], affinity: Optional[int], quota: Optional[flo
 
 
 def _collect_other() -> CpuFacts:
-    # py-cpuinfo runs CPUID in a subprocess of its own: about a second, so only here,
-    # where the platform offers no /proc to read.
-    import cpuinfo
     import psutil
 
-    info = cpuinfo.get_cpu_info()
+    info = _cpuinfo()
     flags = set(info.get("flags", []))
     is_arm = platform.machine().lower() in ("arm64", "aarch64")
     table = ARM_FEATURES if is_arm else X86_FEATURES

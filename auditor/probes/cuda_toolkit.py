@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 
 from auditor.facts import CudaToolkitFacts
+from auditor.probes import processes
 from auditor.probes.base import ProbeAbsent, ProbeContext
 
-NVCC_DEADLINE_S = 10.0
+NVCC_DEADLINE_S = 10.0  # for nvcc --version and ldconfig -p alike
+_LDCONFIG_OUTPUT_LIMIT = 16 << 20  # the ld.so cache lists every library on the machine: often MiBs
 _LIBRARIES = ("libcudart.so", "libcudnn.so", "libcublas.so", "libnccl.so")
 
 
@@ -32,7 +33,7 @@ def collect_cuda_toolkit(ctx: ProbeContext) -> CudaToolkitFacts:
                              sources={"nvcc_path": "PATH / $CUDA_HOME/bin", "cuda_home": "CUDA_HOME / CUDA_PATH",
                                       "libraries": "LD_LIBRARY_PATH and the ld.so cache (ldconfig -p)"})
     if nvcc:
-        output = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=NVCC_DEADLINE_S).stdout
+        output = processes.output_of([nvcc, "--version"], NVCC_DEADLINE_S)
         match = re.search(r"release [\d.]+, V([\d.]+)", output)
         facts.nvcc_version = match.group(1) if match else None
         facts.sources["nvcc_version"] = "nvcc --version"
@@ -49,7 +50,7 @@ def _loader_libraries(ctx: ProbeContext) -> dict[str, str]:
                 found[stem] = os.path.join(directory, name)
     ldconfig = shutil.which("ldconfig") or ("/sbin/ldconfig" if os.path.exists("/sbin/ldconfig") else None)
     if ldconfig:
-        cache = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=NVCC_DEADLINE_S).stdout
+        cache = processes.output_of([ldconfig, "-p"], NVCC_DEADLINE_S, _LDCONFIG_OUTPUT_LIMIT)
         for line in cache.splitlines():
             name, _, path = line.strip().partition(" => ")
             stem = next((lib for lib in _LIBRARIES if name.startswith(lib + ".")), None)

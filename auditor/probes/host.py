@@ -13,14 +13,19 @@ from auditor.probes.cpu import parse_cpuinfo
 from auditor.redact import redact_value
 
 # Environment variables that change how ML frameworks find or use hardware. Recorded
-# (redacted) so a report explains behaviour the facts alone cannot.
+# (redacted) so a report explains behaviour the facts alone cannot; only ML tools' own, since
+# a report says nothing about the rest of a user's environment.
 RELEVANT_ENV_PREFIXES = (
-    "CUDA_", "NVIDIA_", "NCCL_", "CUDNN_", "TF_", "TORCH_", "PYTORCH_", "XLA_", "JAX_", "PJRT_",
+    "CUDA_", "NVIDIA_", "NCCL_", "CUDNN_", "TORCH_", "PYTORCH_", "XLA_", "JAX_", "PJRT_",
     "HIP_", "ROCM_", "ROCR_", "HSA_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "TPU_", "ZE_", "ONEAPI_",
     "SYCL_", "HF_", "TRANSFORMERS_", "KERAS_", "WANDB_",
+    # TensorFlow's families, not "TF_": Terraform owns TF_VAR_*, TF_CLI_*, TF_LOG, TF_TOKEN_*...
+    # and Azure Pipelines sets TF_BUILD.
+    "TF_CPP_", "TF_XLA_", "TF_GPU_", "TF_CUDA_", "TF_CUDNN_", "TF_ONEDNN_", "TF_MKL_", "TF_NUM_",
+    "TF_FORCE_", "TF_ENABLE_", "TF_DISABLE_", "TF_USE_", "TF_DETERMINISTIC_",
 )
 RELEVANT_ENV_NAMES = ("LD_LIBRARY_PATH", "LD_PRELOAD", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX",
-                      "CONDA_DEFAULT_ENV", "container")
+                      "CONDA_DEFAULT_ENV", "container", "TF_CONFIG", "TF2_BEHAVIOR")
 
 # (variable, CI provider); the first present wins, CI alone means an unnamed provider.
 CI_VARIABLES = (
@@ -76,7 +81,7 @@ def collect_host(ctx: ProbeContext) -> HostFacts:
         name: redact_value(name, value) for name, value in sorted(env.items())
         if name.startswith(RELEVANT_ENV_PREFIXES) or name in RELEVANT_ENV_NAMES
     }
-    sources["environment_variables"] = "environment (secret-looking values redacted)"
+    sources["environment_variables"] = "environment (ML tools' variables; secret-looking values redacted)"
     facts.sources = sources
     return facts
 

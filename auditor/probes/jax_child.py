@@ -13,7 +13,7 @@ import time
 from auditor.probes.base import LOOK_FOR_TPU
 from auditor.probes.child import describe_exception
 from auditor.probes.loaded_libraries import loaded_libraries
-from auditor.probes.proof import TRAIN_ORDER, prove_device
+from auditor.probes.proof import TRAIN_ORDER, failed_after_import, prove_device
 
 _KINDS = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "rocm": "rocm", "tpu": "tpu", "METAL": "mps"}
 
@@ -23,7 +23,15 @@ def collect() -> dict:
     import jax
     import jaxlib
 
-    import_seconds = round(time.perf_counter() - started, 3)
+    imported = {"version": jax.__version__, "module_path": jax.__file__,
+                "import_seconds": round(time.perf_counter() - started, 3)}
+    try:
+        return {**imported, **_probe(jax, jaxlib)}
+    except Exception as exc:  # `import jax` worked: what fails after it (jax.devices()...) is no import failure
+        return {**imported, **failed_after_import(exc)}
+
+
+def _probe(jax, jaxlib) -> dict:
     backend_errors = {}
     if os.environ.get(LOOK_FOR_TPU):
         try:
@@ -37,9 +45,6 @@ def collect() -> dict:
         # XLA compiles everything JAX runs: that is its ordinary path, so compiler stays None.
         proofs += prove_device(device["id"], device["kind"], JaxKernels(jax, device["id"]), _dtypes(device))
     return {
-        "version": jax.__version__,
-        "module_path": jax.__file__,
-        "import_seconds": import_seconds,
         "build": {"variant": jax.default_backend(), "details": {"jaxlib": jaxlib.__version__}},
         "runtime": {
             "loaded_libraries": loaded_libraries(),
@@ -51,7 +56,7 @@ def collect() -> dict:
         "sources": {"version": "jax.__version__", "build.details.jaxlib": "jaxlib.__version__",
                     "devices": "jax.devices()", "runtime.backend_errors": "jax.devices(platform)",
                     "proofs": "jitted matmul, conv2d and a jax.grad SGD step on each device "
-                              "vs NumPy float64 references"},
+                              "vs float64 references computed in pure Python"},
     }
 
 
@@ -106,13 +111,21 @@ class JaxKernels:
         return self._result(self._train_step(leaves, self._put(x), self._put(target), learning_rate,
                                              self._dtype(dtype)))
 
-    def matmul_on_device(self, a, b, dtype):
-        x, y = (self._put(m).astype(self._dtype(dtype)) for m in (a, b))
+    def matmul_on_device(self, size, dtype):
+        import numpy as np
+
+        # NumPy, not jax.random, whose first call compiles its generator: 0.7 s on a CPU.
+        rng = np.random.default_rng(3)
+        x, y = (self.jax.device_put(rng.standard_normal((size, size), dtype=np.float32), self.device)
+                .astype(self._dtype(dtype)) for _ in range(2))
         multiply = self.jax.jit(self.jnp.matmul)
         return lambda: multiply(x, y).block_until_ready()
 
-    def _put(self, array):
-        return self.jax.device_put(array, self.device)
+    def _put(self, operand):
+        # JAX cannot be imported without NumPy, so NumPy is there to read the operand.
+        import numpy as np
+
+        return self.jax.device_put(np.frombuffer(operand.values, dtype=np.float32).reshape(operand.shape), self.device)
 
     def _dtype(self, name: str):
         return getattr(self.jnp, name)
@@ -120,4 +133,4 @@ class JaxKernels:
     def _result(self, array):
         array.block_until_ready()
         (ran_on,) = array.devices()
-        return self.jax.device_get(array), _device_id(ran_on)
+        return self.jax.device_get(array).reshape(-1), _device_id(ran_on)

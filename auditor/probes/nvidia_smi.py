@@ -9,7 +9,8 @@ supports, from the header line ``... CUDA Version: 12.8 |``.
 
 Every run has a deadline: a wedged driver makes nvidia-smi hang in the kernel, and the
 process is killed when the deadline passes. Both invocations run at the same time, so
-the table costs no extra wall time.
+the table costs no extra wall time. Output is bounded, and so is the number of GPUs kept:
+a broken driver listing 100,000 GPUs costs a count (``gpus_left_out``), not a huge report.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import subprocess
 import time
 from typing import Any, Optional
 
+from auditor.probes import processes
+
 DEFAULT_TIMEOUT_S = 10.0
+# The most GPUs a report lists, from NVML or from here; the largest single hosts have 16.
+MAX_GPUS = 256
+# A CSV row is about 150 bytes: room for far more rows than MAX_GPUS, and the count of the rest.
+_QUERY_OUTPUT_LIMIT = 32 << 20
+_TABLE_OUTPUT_LIMIT = 1 << 20  # only its header is read
 
 # Order matters: parse_query_output reads the columns in this order.
 QUERY_FIELDS = ("index", "uuid", "name", "memory.total", "memory.free", "compute_cap", "pci.bus_id",
@@ -91,43 +99,52 @@ def collect(timeout_s: float = DEFAULT_TIMEOUT_S, executable: Optional[str] = No
     try:
         query = _start(executable, started, *QUERY_ARGS)
         table = _start(executable, started)
-        code, out, err = _finish(query, deadline)
-        if code is None:
+        answer = processes.finish(query, deadline, _QUERY_OUTPUT_LIMIT)
+        if answer.returncode is None:
             raise NvidiaSmiTimeout(f"nvidia-smi did not answer within the {timeout_s:g} s deadline; killed")
         # The table only adds the CUDA version: wait for it a little, never past the deadline.
-        table_code, table_out, _ = _finish(table, min(deadline, time.monotonic() + _HEADER_GRACE_S))
+        header = processes.finish(table, min(deadline, time.monotonic() + _HEADER_GRACE_S), _TABLE_OUTPUT_LIMIT)
     except OSError as exc:
         raise NvidiaSmiFailed(f"{executable} could not be run: {exc}") from exc
     finally:
         for process in started:
-            _kill(process)
+            processes.end(process)
+    if answer.overflowed:
+        raise NvidiaSmiParseError(f"nvidia-smi wrote more than {_QUERY_OUTPUT_LIMIT >> 20} MiB of CSV; killed, not read")
+    code, out, err = answer.returncode, answer.stdout.decode(errors="replace"), answer.stderr.decode(errors="replace")
     if code != 0 and out.strip().lower() != _NO_DEVICES:
         message = _first_line(out) or _first_line(err) or "no output"
         raise NvidiaSmiFailed(f"nvidia-smi exited with status {code}: {_quote(message)}")
-    gpus = parse_query_output(out)
+    gpus = parse_query_output(out, limit=MAX_GPUS)
+    # The header comes first, so a table cut short at its limit still has it.
+    table_out = header.stdout.decode(errors="replace") if header.returncode == 0 or header.overflowed else ""
     return {
         "source": "nvidia-smi",
         "driver_version": next((gpu["driver_version"] for gpu in gpus if gpu["driver_version"]), None),
-        "cuda_driver_version": parse_cuda_version(table_out) if table_code == 0 else None,
+        "cuda_driver_version": parse_cuda_version(table_out),
         "nvml_version": None,
         "gpus": [{key: value for key, value in gpu.items() if key != "driver_version"} for gpu in gpus],
+        "gpus_left_out": count_rows(out) - len(gpus),
         "sources": dict(SOURCES),
     }
 
 
-def parse_query_output(text: str) -> list[dict[str, Any]]:
+def parse_query_output(text: str, limit: Optional[int] = None) -> list[dict[str, Any]]:
     """Parse ``--query-gpu=<QUERY_FIELDS> --format=csv,noheader,nounits`` output.
 
     Each GPU dict carries the NvidiaGpu keys plus ``driver_version``. A value in brackets
     that is not "not available" (``[Unknown Error]``, ``[GPU is lost]``) leaves the field
-    None and is recorded in the GPU's ``errors``.
+    None and is recorded in the GPU's ``errors``. With a limit, the rows past the first
+    ``limit`` are not read (count_rows counts them).
     """
-    gpus = []
+    gpus: list[dict[str, Any]] = []
     if text.strip().lower() == _NO_DEVICES:
         return gpus
     for line in text.splitlines():
         if not line.strip():
             continue
+        if limit is not None and len(gpus) == limit:
+            break
         fields = [value.strip() for value in line.split(",")]
         if len(fields) != len(QUERY_FIELDS):
             raise _unparsable(line, f"{len(fields)} fields, expected {len(QUERY_FIELDS)}")
@@ -159,6 +176,13 @@ def parse_query_output(text: str) -> list[dict[str, Any]]:
             "errors": errors,
         })
     return gpus
+
+
+def count_rows(text: str) -> int:
+    """How many GPUs a query output lists, read or not."""
+    if text.strip().lower() == _NO_DEVICES:
+        return 0
+    return sum(1 for line in text.splitlines() if line.strip())
 
 
 def parse_cuda_version(text: str) -> Optional[str]:
@@ -222,32 +246,6 @@ def _first_line(text: str) -> str:
 
 
 def _start(executable: str, started: list[subprocess.Popen], *args: str) -> subprocess.Popen:
-    # Same process group as the probe: if the probe's own deadline kills its group first,
-    # a hung nvidia-smi goes with it.
-    process = subprocess.Popen([executable, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, errors="replace")
+    process = processes.start([executable, *args])
     started.append(process)
     return process
-
-
-def _finish(process: subprocess.Popen, deadline: float) -> tuple[Optional[int], str, str]:
-    """(exit status, stdout, stderr); a status of None when the deadline passed first."""
-    try:
-        out, err = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        return None, "", ""
-    return process.returncode, out, err
-
-
-def _kill(process: subprocess.Popen) -> None:
-    """Kill it if it still runs, reap it, and close its pipes."""
-    if process.poll() is None:
-        process.kill()
-        try:
-            process.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
-            pass  # unkillable (stuck in the kernel): leave it, never block the probe
-    for stream in (process.stdout, process.stderr):
-        if stream and not stream.closed:
-            stream.close()

@@ -6,7 +6,9 @@ probe only.
 
 What the driver refuses for one GPU never loses that GPU: the query and the driver's
 answer go to the GPU's ``errors`` ("nvmlDeviceGetPowerManagementLimit: GPU is lost"),
-the field stays None, and the probe carries on. NVML_ERROR_NOT_SUPPORTED is not an
+the field stays None, and the probe carries on. Text that is not UTF-8 (pynvml decodes
+strictly, and raises) costs only its field: it is kept decoded with U+FFFD replacement
+characters, and the query is named in ``not_utf8``. NVML_ERROR_NOT_SUPPORTED is not an
 error: that GPU has no such thing, and the field is simply None. A GPU whose handle the
 driver will not even give (NVML_ERROR_GPU_IS_LOST) is still listed, with its index and
 the error.
@@ -62,7 +64,7 @@ _COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Excl
 # NvidiaGpu's fields, in its order; a GPU whose handle fails keeps them all, as None.
 _GPU_FIELDS = ("index", "name", "uuid", "brand", "architecture", "compute_capability", "memory_total_bytes",
                "memory_free_bytes", "pci_bus_id", "mig_mode_current", "mig_mode_pending", "mig_instances",
-               "compute_mode", "power_limit_watts", "process_count", "errors")
+               "compute_mode", "power_limit_watts", "process_count", "errors", "not_utf8")
 
 SOURCES = {
     "driver_version": "nvmlSystemGetDriverVersion",
@@ -111,38 +113,43 @@ def collect() -> dict:
 
 
 def _collect(nvml) -> dict:
-    system = _Asker(nvml, [])
-    driver = system("nvmlSystemGetDriverVersion")
+    system = _Asker(nvml, [], [])
+    driver = system.text("nvmlSystemGetDriverVersion")
     cuda = system("nvmlSystemGetCudaDriverVersion_v2")
-    version = system("nvmlSystemGetNVMLVersion")
+    version = system.text("nvmlSystemGetNVMLVersion")
     try:
         count = nvml.nvmlDeviceGetCount()
     except nvml.NVMLError as exc:
         raise NvidiaUnavailable(f"nvmlDeviceGetCount failed: {_describe(nvml, exc)}") from exc
+    # A broken driver can report any count: the probe's time and its result stay bounded.
+    listed = min(count, nvidia_smi.MAX_GPUS)
     return {
         "source": "nvml",
-        "driver_version": _text(driver),
+        "driver_version": driver,
         "cuda_driver_version": None if cuda is None else f"{cuda // 1000}.{cuda % 1000 // 10}",
-        "nvml_version": _text(version),
-        "gpus": [_gpu(nvml, index) for index in range(count)],
+        "nvml_version": version,
+        "gpus": [_gpu(nvml, index) for index in range(listed)],
+        "gpus_left_out": count - listed,
         "nvml_error": None,
         "errors": system.failed,
         "sources": dict(SOURCES),
+        "not_utf8": system.not_utf8,
     }
 
 
 def _gpu(nvml, index: int) -> dict[str, Any]:
     errors: list[str] = []
+    not_utf8: list[str] = []
     gpu: dict[str, Any] = dict.fromkeys(_GPU_FIELDS)
-    gpu.update(index=index, mig_instances=[], errors=errors)
+    gpu.update(index=index, mig_instances=[], errors=errors, not_utf8=not_utf8)
     try:
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
     except nvml.NVMLError as exc:
         errors.append(f"nvmlDeviceGetHandleByIndex: {exc}")
         return gpu
-    ask = _Asker(nvml, errors)
-    gpu["name"] = _text(ask("nvmlDeviceGetName", handle))
-    gpu["uuid"] = _text(ask("nvmlDeviceGetUUID", handle))
+    ask = _Asker(nvml, errors, not_utf8)
+    gpu["name"] = ask.text("nvmlDeviceGetName", handle)
+    gpu["uuid"] = ask.text("nvmlDeviceGetUUID", handle)
     gpu["brand"] = _brand(nvml, ask("nvmlDeviceGetBrand", handle))
     gpu["architecture"] = _architecture(nvml, ask("nvmlDeviceGetArchitecture", handle))
     capability = ask("nvmlDeviceGetCudaComputeCapability", handle)
@@ -151,7 +158,7 @@ def _gpu(nvml, index: int) -> dict[str, Any]:
     gpu["memory_total_bytes"] = None if memory is None else int(memory.total)
     gpu["memory_free_bytes"] = None if memory is None else int(memory.free)
     pci = ask("nvmlDeviceGetPciInfo_v3", handle)
-    gpu["pci_bus_id"] = None if pci is None else _text(pci.busId)
+    gpu["pci_bus_id"] = None if pci is None else ask.decoded("nvmlDeviceGetPciInfo_v3 busId", lambda: pci.busId)
     mig = ask("nvmlDeviceGetMigMode", handle)
     enabled = getattr(nvml, "NVML_DEVICE_MIG_ENABLE", 1)
     gpu["mig_mode_current"] = None if mig is None else mig[0] == enabled
@@ -177,7 +184,7 @@ def _mig_instances(nvml, handle, ask: "_Asker") -> list[dict[str, Any]]:
         memory = ask("nvmlDeviceGetMemoryInfo", mig, label=f"nvmlDeviceGetMemoryInfo(MIG {slot})")
         instances.append({
             "index": slot,
-            "uuid": _text(ask("nvmlDeviceGetUUID", mig, label=f"nvmlDeviceGetUUID(MIG {slot})")),
+            "uuid": ask.text("nvmlDeviceGetUUID", mig, label=f"nvmlDeviceGetUUID(MIG {slot})"),
             "memory_total_bytes": None if memory is None else int(memory.total),
         })
     return instances
@@ -186,8 +193,8 @@ def _mig_instances(nvml, handle, ask: "_Asker") -> list[dict[str, Any]]:
 class _Asker:
     """Calls one pynvml query; on failure records it in ``errors`` and answers None."""
 
-    def __init__(self, nvml, errors: list[str]):
-        self.nvml, self.failed = nvml, errors
+    def __init__(self, nvml, errors: list[str], not_utf8: list[str]):
+        self.nvml, self.failed, self.not_utf8 = nvml, errors, not_utf8
         self.refused = (nvml.NVMLError, getattr(nvml, "NVMLLibraryMismatchError", nvml.NVMLError))
 
     def __call__(self, query: str, *args: Any, label: Optional[str] = None, missing_ok: bool = False) -> Any:
@@ -204,6 +211,22 @@ class _Asker:
                 return None
             self.failed.append(f"{label}: {exc}")
             return None
+
+    def text(self, query: str, *args: Any, label: Optional[str] = None) -> Optional[str]:
+        """A query whose answer is text."""
+        label = label or query
+        return self.decoded(label, lambda: self(query, *args, label=label))
+
+    def decoded(self, label: str, read: Callable[[], Any]) -> Optional[str]:
+        """Text read by ``read``: pynvml decodes it strictly as UTF-8 (and raises), or, before
+        nvidia-ml-py 11.5, hands over the bytes. Either way, bytes that are not UTF-8 are kept
+        with replacement characters and ``label`` goes to ``not_utf8``."""
+        try:
+            value = read()
+            return value.decode() if isinstance(value, bytes) else None if value is None else str(value)
+        except UnicodeDecodeError as exc:
+            self.not_utf8.append(label)
+            return exc.object.decode(errors="replace")
 
 
 def _brand(nvml, value: Optional[int]) -> Optional[str]:
@@ -243,12 +266,6 @@ def _describe(nvml, exc: Exception) -> str:
         return f"{exc} (NVML_ERROR_UNKNOWN)"
     name = _constant(nvml, "NVML_ERROR_", value) if isinstance(value, int) else None
     return f"{exc} ({name})" if name else f"{exc} (code {value})" if isinstance(value, int) else str(exc)
-
-
-def _text(value: Any) -> Optional[str]:
-    if value is None:
-        return None
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 # --- nvidia-smi fallback ------------------------------------------------------------

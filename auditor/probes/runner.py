@@ -8,11 +8,14 @@ the children work. Every failure becomes a ProbeRun status; nothing escapes.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import auditor
 from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, AmdSmiFacts, ExportPath, FrameworkFacts, MachineFacts,
@@ -20,9 +23,15 @@ from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, AmdSmiFacts, Export
 from auditor.probes.base import DEEP, EXPORT_PATHS, LOOK_FOR_TPU, ChildProbe, InlineProbe, ProbeAbsent, ProbeContext
 from auditor.probes.child import ChildOutcome, RunningChild, describe_exception
 from auditor.probes.fsroot import FsRoot
+from auditor.probes.packages import PackageScan
 from auditor.probes.registry import CHILD_PROBES, EXPORT_PROBES, INLINE_PROBES, PACKAGES, TPU
+from auditor.redact import scrub_snapshot
 
 ProgressCallback = Callable[[str, str], None]  # (probe name, status)
+
+# Inline probes read files and run helpers (nvcc, ldconfig) with their own 10 s deadlines;
+# this bounds everything else, such as a call that blocks where no bound was thought of.
+INLINE_DEADLINE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,8 @@ class ProbeOptions:
 
 def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallback] = None) -> Snapshot:
     runs: list[ProbeRun] = []
-    packages = _run_inline(PACKAGES, ProbeContext(root=options.root, environ=options.environ), runs) or {}
+    scan = _run_inline(PACKAGES, ProbeContext(root=options.root, environ=options.environ), runs) or PackageScan()
+    packages = scan.installed
     ctx = ProbeContext(root=options.root, environ=options.environ, packages=packages)
     machine, accelerators = MachineFacts(), AcceleratorFacts()
     sections = {"machine": machine, "accelerators": accelerators}
@@ -46,28 +56,38 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
     exports: dict[str, ExportPath] = {}
     export_probes = [p for p in EXPORT_PROBES if set(p.exports) & options.exports]
     started: dict[str, RunningChild] = {}
-    for probe in (*CHILD_PROBES, *export_probes):
-        distribution = probe.applies(packages)
-        wanted = [path for path in probe.exports if path in options.exports]
-        if distribution is None:
-            runs.append(ProbeRun(probe.name, "absent", f"none of {', '.join(probe.distributions)} is installed"))
-            exports.update((path, ExportPath(path, "not-installed", missing=[probe.distributions[0]])) for path in wanted)
-        elif options.quick and probe.imports_framework:
-            runs.append(ProbeRun(probe.name, "skipped", "--quick reads package metadata only"))
-        else:
-            deadline = options.framework_deadline_s if probe.imports_framework and options.framework_deadline_s else probe.deadline_s
-            env = {**probe.env, **options.environ}
-            if tpu:
-                env[LOOK_FOR_TPU] = "1"
-            if options.deep:
-                env[DEEP] = "1"
-            if wanted:
-                env[EXPORT_PATHS] = ",".join(wanted)
-            started[probe.name] = RunningChild(probe.module, deadline, env)
+    unstarted: dict[str, ChildOutcome] = {}
+    try:
+        for probe in (*CHILD_PROBES, *export_probes):
+            distribution = probe.applies(packages)
+            wanted = [path for path in probe.exports if path in options.exports]
+            if distribution is None:
+                runs.append(ProbeRun(probe.name, "absent", f"none of {', '.join(probe.distributions)} is installed"))
+                exports.update((path, ExportPath(path, "not-installed", missing=[probe.distributions[0]])) for path in wanted)
+            elif options.quick and probe.imports_framework:
+                runs.append(ProbeRun(probe.name, "skipped", "--quick reads package metadata only"))
+            else:
+                deadline = options.framework_deadline_s if probe.imports_framework and options.framework_deadline_s else probe.deadline_s
+                env = {**probe.env, **options.environ}
+                if tpu:
+                    env[LOOK_FOR_TPU] = "1"
+                if options.deep:
+                    env[DEEP] = "1"
+                if wanted:
+                    env[EXPORT_PATHS] = ",".join(wanted)
+                try:
+                    started[probe.name] = RunningChild(probe.module, deadline, env)
+                except OSError as exc:  # no process to be had (fork limits, memory): this probe's failure
+                    unstarted[probe.name] = ChildOutcome("error", None, f"its process could not start: {exc}", 0.0)
 
-    for probe in INLINE_PROBES:
-        _place(sections, probe, _run_inline(probe, ctx, runs))
-    outcomes = _wait_all(started, on_progress)
+        for probe in INLINE_PROBES:
+            _place(sections, probe, _run_inline(probe, ctx, runs))
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM, SIGHUP) before the wait: no child may outlive the audit.
+        for child in started.values():
+            child.abandon()
+        raise
+    outcomes = {**unstarted, **_wait_all(started, on_progress)}
 
     for probe in export_probes:
         if probe.name in outcomes:
@@ -97,7 +117,8 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
 
     order = {name: i for i, name in enumerate(["packages", TPU.name, *(p.name for p in INLINE_PROBES),
                                                 *(p.name for p in CHILD_PROBES), *(p.name for p in EXPORT_PROBES)])}
-    return Snapshot(
+    # Every string that leaves a probe passes here: secrets redacted, control characters escaped.
+    return scrub_snapshot(Snapshot(
         schema_version=SCHEMA_VERSION,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         auditor_version=auditor.__version__,
@@ -108,7 +129,8 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
         exports={path: exports[path] for path in sorted(exports)},
         probes=sorted(runs, key=lambda run: order[run.name]),
         mode="quick" if options.quick else "deep" if options.deep else "full",
-    )
+        unreadable_distributions=scan.unreadable,
+    ))
 
 
 # The fact type each accelerator child probe returns, by where it lands.
@@ -139,17 +161,50 @@ def _bare_uuid(uuid: str) -> str:
     return uuid.lower().removeprefix("gpu-").removeprefix("mig-")
 
 
-def _run_inline(probe: InlineProbe, ctx: ProbeContext, runs: list[ProbeRun]) -> Any:
+def _run_inline(probe: InlineProbe, ctx: ProbeContext, runs: list[ProbeRun],
+                deadline_s: float = INLINE_DEADLINE_S) -> Any:
     started = time.perf_counter()
     facts, status, reason = None, "ok", None
     try:
-        facts = probe.collect(ctx)
+        with _deadline(deadline_s):
+            facts = probe.collect(ctx)
     except ProbeAbsent as absent:
         status, reason = "absent", str(absent)
+    except _InlineTimeout:
+        status, reason = "timeout", f"no answer within {deadline_s:g} s; stopped"
     except Exception as exc:  # one probe's failure is recorded, never raised
         status, reason = "error", describe_exception(exc)
     runs.append(ProbeRun(probe.name, status, reason, round(time.perf_counter() - started, 4)))
     return facts
+
+
+class _InlineTimeout(BaseException):
+    """An inline probe ran past its deadline. A BaseException, so that no ``except Exception``
+    in the probe's own code can swallow it."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Interrupt the code inside after `seconds`: SIGALRM's handler raises in the main thread,
+    which ends a blocking call (a read that never returns) as well as a busy loop.
+
+    Only the main thread can take signals; elsewhere, and where there is no SIGALRM, the
+    probe runs without a deadline, its helpers' and reads' own bounds still applying.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise _InlineTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _wait_all(started: dict[str, RunningChild], on_progress: Optional[ProgressCallback]) -> dict[str, ChildOutcome]:
@@ -165,7 +220,7 @@ def _wait_all(started: dict[str, RunningChild], on_progress: Optional[ProgressCa
             if on_progress:
                 on_progress(name, outcomes[name].status)
     except BaseException:
-        # Interrupted (Ctrl-C, SIGTERM): no child may outlive the audit, and killing them
+        # Interrupted (Ctrl-C, SIGTERM, SIGHUP): no child may outlive the audit, and killing them
         # lets the waiting threads return at once instead of at their deadlines.
         for child in started.values():
             child.kill()
@@ -186,6 +241,8 @@ def _judge_payload(probe: ChildProbe, outcome: ChildOutcome) -> tuple[ProbeRun, 
         return run, from_dict(_ACCELERATOR_TYPES[probe.provides], outcome.payload)
     except SnapshotFormatError as exc:
         return ProbeRun(probe.name, "error", f"the probe returned malformed facts: {exc}", outcome.duration_s), None
+    except RecursionError:
+        return ProbeRun(probe.name, "error", "the probe returned facts nested too deeply", outcome.duration_s), None
 
 
 def _judge_exports(probe: ChildProbe, outcome: ChildOutcome, asked: frozenset[str]) -> tuple[ProbeRun, dict[str, ExportPath]]:

@@ -14,7 +14,7 @@ import time
 
 from auditor.probes.base import DEEP
 from auditor.probes.loaded_libraries import library_version, loaded_libraries
-from auditor.probes.proof import TRAIN_ORDER, prove_device, skipped
+from auditor.probes.proof import TRAIN_ORDER, failed_after_import, prove_device, skipped
 
 # torch.compile runs Inductor, which generates and compiles C++ (CPU) or Triton (GPU)
 # code: seconds even for a tiny model, so it runs under --deep only.
@@ -25,7 +25,15 @@ def collect() -> dict:
     started = time.perf_counter()
     import torch
 
-    import_seconds = round(time.perf_counter() - started, 3)
+    imported = {"version": torch.__version__, "module_path": torch.__file__,
+                "import_seconds": round(time.perf_counter() - started, 3)}
+    try:
+        return {**imported, **_probe(torch)}
+    except Exception as exc:  # `import torch` worked: what fails after it is no import failure
+        return {**imported, **failed_after_import(exc)}
+
+
+def _probe(torch) -> dict:
     build = _build(torch)
     backends = {
         "cuda": bool(torch.cuda.is_available()),
@@ -45,9 +53,6 @@ def collect() -> dict:
     libraries = loaded_libraries()
     cudnn_runtime = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return {
-        "version": torch.__version__,
-        "module_path": torch.__file__,
-        "import_seconds": import_seconds,
         "build": build,
         "runtime": {
             "cuda_version": library_version(libraries, "libcudart"),
@@ -70,7 +75,7 @@ def collect() -> dict:
             "runtime.backends": "torch.cuda/mps/xpu.is_available()",
             "devices": "torch.cuda.get_device_properties()",
             "proofs": "matmul, conv2d and an SGD train step on each device (autocast for bfloat16/float16), "
-                      "vs NumPy float64 references; torch.compile under --deep",
+                      "vs float64 references computed in pure Python; torch.compile under --deep",
         },
     }
 
@@ -179,7 +184,7 @@ class TorchKernels:
 
     def train_step(self, params, x, target, learning_rate, dtype):
         torch = self.torch
-        # A copy: on the CPU from_numpy shares memory, and the step must not move the shared operands.
+        # A copy: on the CPU frombuffer shares memory, and the step must not move the shared operands.
         leaves = [self._tensor(params[name]).clone().requires_grad_() for name in TRAIN_ORDER]
         before = [leaf.detach().clone() for leaf in leaves]
         optimizer = torch.optim.SGD(leaves, lr=learning_rate)
@@ -190,9 +195,9 @@ class TorchKernels:
         optimizer.step()
         return self._result(torch.cat([(leaf.detach() - old).flatten() for leaf, old in zip(leaves, before)]))
 
-    def matmul_on_device(self, a, b, dtype):
+    def matmul_on_device(self, size, dtype):
         torch = self.torch
-        x, y = (self._tensor(m).to(getattr(torch, dtype)) for m in (a, b))
+        x, y = (torch.rand(size, size, device=self.device).to(getattr(torch, dtype)) for _ in range(2))
 
         def multiply():
             x @ y
@@ -205,14 +210,16 @@ class TorchKernels:
             return contextlib.nullcontext()
         return self.torch.autocast(self.device_type, dtype=getattr(self.torch, dtype))
 
-    def _tensor(self, array):
-        return self.torch.from_numpy(array).to(self.device)
+    def _tensor(self, operand):
+        # frombuffer reads the float32 array in place: torch needs no NumPy for this.
+        torch = self.torch
+        return torch.frombuffer(operand.values, dtype=torch.float32).reshape(operand.shape).to(self.device)
 
     def _result(self, tensor):
         # .cpu() synchronises, so the proof's time includes the kernel, not just its launch.
         where = tensor.device
         ran_on = f"{where.type}:{where.index or 0}" if ":" in self.device else where.type
-        return tensor.detach().float().cpu().numpy(), ran_on
+        return tensor.detach().float().cpu().reshape(-1), ran_on
 
     def _synchronize(self):
         module = getattr(self.torch, self.device_type, None)

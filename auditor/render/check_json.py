@@ -13,4 +13,4 @@ class CheckJsonRenderer(CheckRenderer):
     name = "json"
 
     def render(self, check: CheckReport) -> str:
-        return json.dumps(check.to_dict(), indent=2) + "\n"
+        return json.dumps(check.to_dict(), indent=2, allow_nan=False) + "\n"

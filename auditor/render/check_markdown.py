@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from auditor.profiles.verdict import CheckReport, ProfileVerdict
+from auditor.redact import abbreviate_home, home_directory
 from auditor.render.check_base import CheckRenderer
 from auditor.render.markdown import MarkdownRenderer, goal_markdown
 
@@ -30,7 +31,9 @@ class CheckMarkdownRenderer(CheckRenderer):
             if verdict.profile in goals:
                 lines += ["", "Recommended here:", "", *goal_markdown([goals[verdict.profile]])]
         text = "\n".join(lines) + "\n"
-        return text + "\n" + MarkdownRenderer().render(check.report) if self.with_audit else text
+        text = text + "\n" + MarkdownRenderer().render(check.report) if self.with_audit else text
+        # The verdicts quote paths too (a profile's file, evidence); the audit part is done already.
+        return abbreviate_home(text, home_directory())
 
     def _profile(self, verdict: ProfileVerdict) -> list[str]:
         lines = ["", f"## `{verdict.profile}`: {verdict.label}", "", _cell(verdict.description), "",

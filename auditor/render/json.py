@@ -12,4 +12,4 @@ class JsonRenderer(Renderer):
     name = "json"
 
     def render(self, report: Report) -> str:
-        return json.dumps(report.to_dict(), indent=2) + "\n"
+        return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from auditor.redact import abbreviate_home, home_directory
 from auditor.render import summary
 from auditor.render.base import Renderer
 from auditor.report import Report
@@ -69,7 +70,7 @@ class MarkdownRenderer(Renderer):
         proofs = [(summary.DISPLAY_NAMES.get(fw.name, fw.name), *row)
                   for fw in snapshot.frameworks.values() for row in summary.proof_rows(fw)]
         if proofs:
-            lines += ["", "## Compute proofs", "", "Each workload is compared with a float64 NumPy reference.", "",
+            lines += ["", "## Compute proofs", "", "Each workload is compared with a float64 reference computed in pure Python.", "",
                       _row(("Framework", *summary.PROOF_COLUMNS)), _row(["---"] * (len(summary.PROOF_COLUMNS) + 1)),
                       *(_row(row) for row in proofs)]
         if snapshot.mode != "quick":
@@ -80,7 +81,8 @@ class MarkdownRenderer(Renderer):
         lines += ["", "<details><summary>Probes</summary>", "", "| Probe | Status | Seconds | Reason |", "|---|---|---|---|"]
         lines += [f"| {run.name} | {run.status} | {run.duration_s:.3f} | {_cell(run.reason or '')} |" for run in snapshot.probes]
         lines += ["", "</details>", ""]
-        return "\n".join(lines)
+        # Written for people and pasted where others read it: ~/... is shorter and names no one.
+        return abbreviate_home("\n".join(lines), home_directory())
 
 
 def goal_markdown(goals) -> list[str]:

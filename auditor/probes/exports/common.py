@@ -283,8 +283,16 @@ class PathCheck:
 
     def compare(self, result, reference) -> None:
         """The "compare" stage: the target runtime's output against the source model's."""
+        import numpy as np
+
         with self.stage("compare") as stage:
-            error = relative_error(result, reference)
+            reference = np.asarray(reference, dtype=np.float64)
+            error = relative_error(np.asarray(result, dtype=np.float64).reshape(reference.shape).ravel().tolist(),
+                                   reference.ravel().tolist())
+            if error is None:  # recorded as a flag: JSON has no NaN or infinity
+                self.path.non_finite = True
+                stage.detail = "the output holds NaN or infinity"
+                self.fail("compare failed: the target runtime's output holds NaN or infinity")
             self.path.max_relative_error = error
             stage.detail = f"max relative error {error:.3g}, tolerance {self.path.tolerance:g}"
             if error > self.path.tolerance:

@@ -16,7 +16,9 @@
  * ---- Description format ------------------------------------------------------------
  * One statement per line. Blank lines and lines starting with '#' are ignored. After
  * the statement word come KEY=VALUE words separated by blanks; a VALUE may be written
- * "in double quotes" to hold blanks. Numbers are decimal, or hexadecimal with 0x.
+ * "in double quotes" to hold blanks. Numbers are decimal, or hexadecimal with 0x. In text
+ * values (names, UUIDs, bus ids, versions) \xHH stands for the byte 0xHH, so that a
+ * description can hold bytes that are not UTF-8: name="NVIDIA H100\xff\xfe".
  *
  *   driver 570.86.15          nvmlSystemGetDriverVersion       (left out: NOT_SUPPORTED)
  *   cuda 12080                nvmlSystemGetCudaDriverVersion(_v2) (left out: NOT_SUPPORTED)
@@ -61,6 +63,11 @@
  *
  *   delay [gpu=N] FUNCTION=MILLISECONDS
  *       FUNCTION sleeps that long before answering (a driver that hangs).
+ *
+ *   count N
+ *       nvmlDeviceGetCount answers N instead of the number of gpu lines (a driver that
+ *       reports absurdly many GPUs); the GPUs past the described ones answer as the
+ *       last described one. Needs a gpu line.
  *
  * With the environment variable FAKE_NVML_LOG set, every call appends its symbol name
  * and a newline to that file, so a test can see what was called (nvmlShutdown...).
@@ -123,6 +130,8 @@ struct rule {
 static int initialized;  /* nvmlInit reference count */
 static char driver_version[TEXT], nvml_version[TEXT];
 static int has_driver, has_nvml, has_cuda, cuda_version;
+static unsigned int reported_count;  /* what nvmlDeviceGetCount answers */
+static int has_count;
 static struct fake_device gpus[MAX_GPUS];
 static struct fake_device migs[MAX_GPUS][MAX_MIG];
 static int gpu_count;
@@ -143,9 +152,21 @@ static void die(const char *problem, const char *detail) {
     exit(97);
 }
 
+/* Copy a text value, turning each \xHH into the byte 0xHH. */
 static void copy_text(char *to, const char *from) {
-    if (strlen(from) >= TEXT) die("value too long", from);
-    strcpy(to, from);
+    size_t n = 0;
+    for (const char *p = from; *p; n++) {
+        if (n + 1 >= TEXT) die("value too long", from);
+        if (p[0] == '\\' && p[1] == 'x' && isxdigit((unsigned char)p[2]) && isxdigit((unsigned char)p[3])) {
+            char hex[3] = {p[2], p[3], '\0'};
+            to[n] = (char)strtol(hex, NULL, 16);
+            if (!to[n]) die("\\x00 would end the text", from);
+            p += 4;
+        } else {
+            to[n] = *p++;
+        }
+    }
+    to[n] = '\0';
 }
 
 /* Next blank-separated word of *cursor into word (quotes removed); 0 at end of line. */
@@ -246,7 +267,7 @@ static int load(const char *path) {
     char line[4096];
     parse_path = path;
     parse_line = 0;
-    gpu_count = rule_count = has_driver = has_nvml = has_cuda = 0;
+    gpu_count = rule_count = has_driver = has_nvml = has_cuda = has_count = 0;
     memset(gpus, 0, sizeof gpus);
     memset(migs, 0, sizeof migs);
     while (fgets(line, sizeof line, f)) {
@@ -278,6 +299,11 @@ static int load(const char *path) {
             parsed.mig = (int)parsed.num[K_INDEX];
             parsed.present = 1;
             migs[parsed.gpu][parsed.mig] = parsed;
+        } else if (strcmp(word, "count") == 0) {
+            char value[2 * TEXT], extra[2 * TEXT];
+            if (!next_word(&rest, value) || next_word(&rest, extra)) die("expected one value", word);
+            reported_count = (unsigned int)number(value);
+            has_count = 1;
         } else if (strcmp(word, "fail") == 0) {
             parse_rule(rest, 0);
         } else if (strcmp(word, "delay") == 0) {
@@ -286,6 +312,8 @@ static int load(const char *path) {
             die("unknown statement", word);
         }
     }
+    if (has_count && gpu_count == 0) die("count needs a gpu line", NULL);
+    if (!has_count) reported_count = (unsigned int)gpu_count;
     fclose(f);
     return 1;
 }
@@ -459,7 +487,7 @@ nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *version) {
 static nvmlReturn_t count_of(const char *symbol, unsigned int *count) {
     ENTER_SYSTEM(symbol);
     if (!count) return NVML_ERROR_INVALID_ARGUMENT;
-    *count = (unsigned int)gpu_count;
+    *count = reported_count;
     return NVML_SUCCESS;
 }
 
@@ -469,9 +497,9 @@ nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *count) { return count_of("nvmlD
 static nvmlReturn_t handle_of(const char *symbol, unsigned int index, nvmlDevice_t *device) {
     nvmlReturn_t failure = enter(symbol, (int)index, -1);
     if (!initialized) return NVML_ERROR_UNINITIALIZED;
-    if (!device || index >= (unsigned int)gpu_count) return NVML_ERROR_INVALID_ARGUMENT;
+    if (!device || index >= reported_count) return NVML_ERROR_INVALID_ARGUMENT;
     if (failure) return failure;
-    *device = &gpus[index];
+    *device = &gpus[index < (unsigned int)gpu_count ? index : (unsigned int)gpu_count - 1];
     return NVML_SUCCESS;
 }
 

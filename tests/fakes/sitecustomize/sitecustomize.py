@@ -5,8 +5,9 @@ file at start-up (site.py imports `sitecustomize`); product code knows nothing o
 variable holds comma-separated top-level module names:
 
 AUDITOR_TEST_HIDE=onnxscript,executorch
-    Importing one raises ModuleNotFoundError("No module named 'onnxscript'", name="onnxscript"),
-    exactly what Python raises when the distribution is not installed.
+    No finder finds them, as if the distributions were not installed: importing one raises
+    Python's own ModuleNotFoundError("No module named 'onnxscript'", name="onnxscript"), and
+    importlib.util.find_spec answers None (torch asks it about NumPy before importing it).
 AUDITOR_TEST_BREAK=onnxruntime
     Importing one raises ImportError("simulated broken install: libonnxruntime.so: cannot
     open shared object file"), what a wheel with a missing native library raises.
@@ -15,8 +16,8 @@ AUDITOR_TEST_WRONG_NUMBERS=torch (or tensorflow)
     miscompiled kernel or a faulty device: torch.matmul and torch.Tensor.__matmul__ (the @
     operator), or tf.matmul and tf.linalg.matmul.
 
-Each fault is a finder placed first on sys.meta_path, so it sees an import before the real
-finders do.
+Each other fault is a finder placed first on sys.meta_path, so it sees an import before the
+real finders do.
 """
 
 from __future__ import annotations
@@ -45,8 +46,19 @@ class _Refuse(importlib.abc.MetaPathFinder):
         return None
 
 
-def _not_installed(name: str) -> ModuleNotFoundError:
-    return ModuleNotFoundError(f"No module named '{name}'", name=name)
+class _Hide(importlib.abc.MetaPathFinder):
+    """One of the finders on sys.meta_path, blind to the named modules."""
+
+    def __init__(self, finder, names: frozenset):
+        self.finder, self.names = finder, names
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in self.names or not hasattr(self.finder, "find_spec"):
+            return None
+        return self.finder.find_spec(fullname, path, target)
+
+    def __getattr__(self, name):  # invalidate_caches, find_distributions...
+        return getattr(self.finder, name)
 
 
 def _broken(name: str) -> ImportError:
@@ -105,4 +117,4 @@ if _wrong:
 if _names("AUDITOR_TEST_BREAK"):
     sys.meta_path.insert(0, _Refuse(_names("AUDITOR_TEST_BREAK"), _broken))
 if _names("AUDITOR_TEST_HIDE"):
-    sys.meta_path.insert(0, _Refuse(_names("AUDITOR_TEST_HIDE"), _not_installed))
+    sys.meta_path[:] = [_Hide(finder, _names("AUDITOR_TEST_HIDE")) for finder in sys.meta_path]
