@@ -13,22 +13,13 @@ import time
 from auditor.probes.base import LOOK_FOR_TPU
 from auditor.probes.child import describe_exception
 from auditor.probes.loaded_libraries import loaded_libraries
-from auditor.probes.proof import TRAIN_ORDER, failed_after_import, prove_device
+from auditor.probes.proof import TRAIN_ORDER, import_then_probe, prove_device
 
 _KINDS = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "rocm": "rocm", "tpu": "tpu", "METAL": "mps"}
 
 
 def collect() -> dict:
-    started = time.perf_counter()
-    import jax
-    import jaxlib
-
-    imported = {"version": jax.__version__, "module_path": jax.__file__,
-                "import_seconds": round(time.perf_counter() - started, 3)}
-    try:
-        return {**imported, **_probe(jax, jaxlib)}
-    except Exception as exc:  # `import jax` worked: what fails after it (jax.devices()...) is no import failure
-        return {**imported, **failed_after_import(exc)}
+    return import_then_probe(_probe, "jax", "jaxlib")
 
 
 def _probe(jax, jaxlib) -> dict:

@@ -180,10 +180,21 @@ def relative_error(result: Sequence[float], reference: Sequence[float]) -> Optio
     return max(map(abs, map(sub, result, reference)), default=0.0) / scale
 
 
-def failed_after_import(exc: Exception) -> dict:
-    """The facts of a framework child whose framework imported but whose probe then failed:
-    it is not the framework's import failure (FW001)."""
-    return _failure(exc, "probe_error")
+def import_then_probe(probe: Callable[..., dict], *names: str) -> dict:
+    """A framework child's facts: import the framework (and its companions, e.g. jaxlib), timed,
+    then run ``probe`` on the modules. A failure after the import worked is recorded as the
+    probe's (FW010), with the version and import time kept: it is not the framework's import
+    failure (FW001)."""
+    import importlib
+
+    started = time.perf_counter()
+    modules = [importlib.import_module(name) for name in names]
+    imported = {"version": modules[0].__version__, "module_path": modules[0].__file__,
+                "import_seconds": round(time.perf_counter() - started, 3)}
+    try:
+        return {**imported, **probe(*modules)}
+    except Exception as exc:
+        return {**imported, **_failure(exc, "probe_error")}
 
 
 def _failure(exc: Exception, key: str) -> dict:

@@ -12,21 +12,13 @@ import time
 from auditor.probes.base import DEEP, LOOK_FOR_TPU
 from auditor.probes.child import describe_exception
 from auditor.probes.loaded_libraries import library_version, loaded_libraries
-from auditor.probes.proof import TRAIN_ORDER, failed_after_import, prove_device, skipped
+from auditor.probes.proof import TRAIN_ORDER, import_then_probe, prove_device, skipped
 
 _DEVICE_KINDS = {"CPU": "cpu", "GPU": "gpu", "TPU": "tpu"}
 
 
 def collect() -> dict:
-    started = time.perf_counter()
-    import tensorflow as tf
-
-    imported = {"version": tf.__version__, "module_path": tf.__file__,
-                "import_seconds": round(time.perf_counter() - started, 3)}
-    try:
-        return {**imported, **_probe(tf)}
-    except Exception as exc:  # `import tensorflow` worked: what fails after it is no import failure
-        return {**imported, **failed_after_import(exc)}
+    return import_then_probe(_probe, "tensorflow")
 
 
 def _probe(tf) -> dict:

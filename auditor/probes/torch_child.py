@@ -14,7 +14,7 @@ import time
 
 from auditor.probes.base import DEEP
 from auditor.probes.loaded_libraries import library_version, loaded_libraries
-from auditor.probes.proof import TRAIN_ORDER, failed_after_import, prove_device, skipped
+from auditor.probes.proof import TRAIN_ORDER, import_then_probe, prove_device, skipped
 
 # torch.compile runs Inductor, which generates and compiles C++ (CPU) or Triton (GPU)
 # code: seconds even for a tiny model, so it runs under --deep only.
@@ -22,15 +22,7 @@ COMPILE_DEFERRED = "needs --deep (torch.compile generates and compiles code: sec
 
 
 def collect() -> dict:
-    started = time.perf_counter()
-    import torch
-
-    imported = {"version": torch.__version__, "module_path": torch.__file__,
-                "import_seconds": round(time.perf_counter() - started, 3)}
-    try:
-        return {**imported, **_probe(torch)}
-    except Exception as exc:  # `import torch` worked: what fails after it is no import failure
-        return {**imported, **failed_after_import(exc)}
+    return import_then_probe(_probe, "torch")
 
 
 def _probe(torch) -> dict:
