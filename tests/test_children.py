@@ -372,3 +372,20 @@ def test_stale_scratch_of_dead_audits_is_removed_by_the_next_run(tmp_path):
         assert (live / "keras" / "keras.json").exists()
     finally:
         kill_tagged(tag)
+
+
+def test_a_child_without_home_or_passwd_entry_gets_a_private_keras_home(monkeypatch, tmp_path):
+    # Path.home() raises when HOME is unset and the uid has no passwd entry (a container's
+    # arbitrary uid); the child must still start, with Keras writing into its scratch.
+    import pwd
+
+    from auditor.probes.child import _private_files
+
+    def no_entry(uid):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    env = _private_files({}, str(tmp_path))
+    assert env["KERAS_HOME"] == str(tmp_path / "keras")
+    assert env["TMPDIR"] == str(tmp_path)
