@@ -139,6 +139,26 @@ def fake_torch(sandbox: Sandbox, body: str) -> Path:
     return site
 
 
+def answer_for_the_probe(payload: bytes) -> str:
+    """A fake torch body that finds the result channel the probe keeps (a pipe other than
+    fds 0-2), writes ``payload`` there as if it were the probe, and exits."""
+    return f"""
+        import os
+        for fd in map(int, os.listdir('/proc/self/fd')):
+            if fd > 2 and os.readlink(f'/proc/self/fd/{{fd}}').startswith('pipe:'):
+                os.write(fd, {payload!r})
+        os._exit(0)
+    """
+
+
+# A framework whose import hangs after starting a helper in a session of its own.
+HANGS_WITH_A_SETSID_HELPER = """
+    import subprocess, time
+    subprocess.Popen(['sleep', '300'], start_new_session=True)
+    time.sleep(300)
+"""
+
+
 def fake_root(sandbox: Sandbox, cpuinfo: Optional[Callable[[Path], None]] = None,
               os_release: str = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n') -> Path:
     root = sandbox.work / "root"
@@ -382,28 +402,13 @@ CASES = [
          setup=lambda s: fake_torch(s, "import os\nos._exit(0)\n") and None,
          check=_probe_status("torch", "crashed", "no result")),
     Case("child-writes-a-list", ["audit", "--format", "json", "--fail-on", "never"], 0,
-         setup=lambda s: fake_torch(s, """
-             import os
-             # Find the result channel the probe keeps (a pipe other than 0-2) and answer for it.
-             for fd in map(int, os.listdir('/proc/self/fd')):
-                 if fd > 2 and os.readlink(f'/proc/self/fd/{fd}').startswith('pipe:'):
-                     os.write(fd, b'[1, 2, 3]')
-             os._exit(0)
-         """) and None, check=_probe_status("torch", "error")),
+         setup=lambda s: fake_torch(s, answer_for_the_probe(b"[1, 2, 3]")) and None,
+         check=_probe_status("torch", "error")),
     Case("child-claims-unknown-status", ["audit", "--format", "json", "--fail-on", "never"], 0,
-         setup=lambda s: fake_torch(s, """
-             import os
-             for fd in map(int, os.listdir('/proc/self/fd')):
-                 if fd > 2 and os.readlink(f'/proc/self/fd/{fd}').startswith('pipe:'):
-                     os.write(fd, b'{"status": "READY", "facts": {}}')
-             os._exit(0)
-         """) and None, check=_probe_status("torch", "error")),
+         setup=lambda s: fake_torch(s, answer_for_the_probe(b'{"status": "READY", "facts": {}}')) and None,
+         check=_probe_status("torch", "error")),
     Case("child-leaves-a-setsid-grandchild", ["audit", "--format", "json", "--fail-on", "never", "--timeout", "2"], 0,
-         setup=lambda s: fake_torch(s, """
-             import subprocess, time
-             subprocess.Popen(['sleep', '300'], start_new_session=True)
-             time.sleep(300)
-         """) and None, check=_probe_status("torch", "timeout")),
+         setup=lambda s: fake_torch(s, HANGS_WITH_A_SETSID_HELPER) and None, check=_probe_status("torch", "timeout")),
     Case("child-floods-stderr", ["audit", "--format", "json", "--fail-on", "never"], 0,
          setup=lambda s: fake_torch(s, """
              import os, sys
@@ -436,18 +441,10 @@ CASES = [
     # signals: the audit is stopped while a probe child (and its setsid helper) is running
     *(Case(f"signal-{signal.Signals(signum).name}", ["audit", "--timeout", "60"], 128 + signum,
            error=f"interrupted by {signal.Signals(signum).name}", signal_after=(signum, 1.5),
-           setup=lambda s: fake_torch(s, """
-               import subprocess, time
-               subprocess.Popen(['sleep', '300'], start_new_session=True)
-               time.sleep(300)
-           """) and None)
+           setup=lambda s: fake_torch(s, HANGS_WITH_A_SETSID_HELPER) and None)
       for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)),
     Case("signal-SIGKILL", ["audit", "--timeout", "60"], -signal.SIGKILL, signal_after=(signal.SIGKILL, 1.5),
-         setup=lambda s: fake_torch(s, """
-             import subprocess, time
-             subprocess.Popen(['sleep', '300'], start_new_session=True)
-             time.sleep(300)
-         """) and None),
+         setup=lambda s: fake_torch(s, HANGS_WITH_A_SETSID_HELPER) and None),
     Case("signal-SIGKILL-inline-phase", ["audit", "--quick"], -signal.SIGKILL, signal_after=(signal.SIGKILL, 1.0),
          setup=lambda s: fake_nvidia_smi(s, "sleep 300 & exec sleep 300\n")),
 ]
