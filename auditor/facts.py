@@ -9,6 +9,14 @@ from "we could not look".
 a field is removed or changes meaning or type; new fields bump the minor part, and
 readers ignore keys they do not know (``from_dict`` below does), so old snapshots stay
 readable as the schema grows.
+
+Unknown is explicit: ``None`` in an Optional field means nobody measured it (NVML gave no memory
+for a unified-memory GPU, a snapshot written by another tool lacks the driver), never "zero" or
+"none found". 1.4 widened three fields that way: ``FrameworkFacts.devices`` (None: the framework's
+devices were not listed, distinct from an empty list, "it saw none"), ``FrameworkFacts.proofs``
+(None: no proof was run, distinct from a failed one and from one ``skipped`` by mode) and
+``PackageFacts.version``. Checks and requirements never fail on an unknown; they say it was not
+measured here, and how to measure it.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 ProbeStatus = Literal["ok", "absent", "error", "timeout", "crashed", "skipped"]
 
@@ -110,7 +118,7 @@ class MachineFacts:
 @dataclass
 class PackageFacts:
     name: str  # the distribution name as its metadata spells it
-    version: str
+    version: Optional[str]  # None: installed, version unknown (a snapshot from a report that did not say)
     location: Optional[str] = None
     installer: Optional[str] = None  # pip, uv, conda... from the INSTALLER file
     modules: list[str] = field(default_factory=list)  # top-level import names it installs
@@ -273,6 +281,19 @@ class AppleFacts:
 
 
 @dataclass
+class JetsonFacts:
+    """An NVIDIA Jetson (Tegra SoC) module: its integrated GPU is not on PCI and NVML does not
+    describe it, so it is found from the L4T release file and the device tree."""
+
+    model: Optional[str] = None  # /proc/device-tree/model: "NVIDIA Jetson Orin NX Engineering Reference Developer Kit"
+    compatible: list[str] = field(default_factory=list)  # /proc/device-tree/compatible: "nvidia,p3767-0000", "nvidia,tegra234"
+    soc: Optional[str] = None  # tegra194 (Xavier), tegra234 (Orin), ... from the compatible strings
+    l4t_release: Optional[str] = None  # "35.4.1" from /etc/nv_tegra_release ("# R35 (release), REVISION: 4.1")
+    jetpack: Optional[str] = None  # "5.1.2" from the nvidia-jetpack package, when it is installed
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class AcceleratorFacts:
     pci: list[PciDevice] = field(default_factory=list)
     nvidia: Optional[NvidiaFacts] = None
@@ -282,6 +303,7 @@ class AcceleratorFacts:
     amd_smi: Optional[AmdSmiFacts] = None
     tpu: Optional[TpuFacts] = None
     apple: Optional[AppleFacts] = None
+    jetson: Optional[JetsonFacts] = None
     # CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER, HIP/ROCR_VISIBLE_DEVICES... as set for this audit
     visibility: dict[str, str] = field(default_factory=dict)
 
@@ -376,8 +398,10 @@ class FrameworkFacts:
     import_seconds: Optional[float] = None
     build: Optional[FrameworkBuild] = None
     runtime: Optional[FrameworkRuntime] = None
-    devices: list[FrameworkDevice] = field(default_factory=list)
-    proofs: list[ComputeProof] = field(default_factory=list)
+    # None: not listed (unknown), distinct from [] (listed, none found) and from a list without a GPU.
+    devices: Optional[list[FrameworkDevice]] = field(default_factory=list)
+    # None: no proof was run (unknown), distinct from a failed proof and from one skipped by mode.
+    proofs: Optional[list[ComputeProof]] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     # The import worked, then the probe failed (build, devices and proofs are then missing): why,
     # and the top-level module whose absence it reported, when that was the failure.

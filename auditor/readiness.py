@@ -13,7 +13,8 @@ from typing import Literal, Optional
 
 from auditor.checks.base import Finding
 from auditor.facts import ComputeProof, ExportPath, ExportStatus, FrameworkFacts, NvidiaGpu, Snapshot
-from auditor.verdicts import export_install_command, gpu_build_for
+from auditor.builds import gpu_build_for
+from auditor.verdicts import export_install_command
 
 DeviceStatus = Literal["ready", "broken"]
 FrameworkStatus = Literal["ready", "broken", "unproven", "not-importable"]
@@ -114,6 +115,9 @@ def assess(snapshot: Snapshot, findings: list[Finding]) -> Readiness:
         status, summary = "unproven", "Quick audit: frameworks were not imported, so nothing was proven."
     elif not frameworks:
         status, summary = "not-ready", "No ML framework (PyTorch, TensorFlow) is installed."
+    elif not errors and not ready and any(fw.status == "unproven" for fw in frameworks):
+        status, summary = "unproven", ("No error found, but nothing was proven: this snapshot records no computation "
+                                       "(a full `auditor audit` on the machine itself proves one).")
     else:
         proven = f"proven: {'; '.join(_label(fw) for fw in ready)}." if ready else "no framework proved a computation."
         status = "not-ready" if errors or not ready else "ready"
@@ -155,6 +159,10 @@ def _framework_readiness(fw: FrameworkFacts) -> FrameworkReadiness:
         return FrameworkReadiness(fw.name, version, "not-importable", fw.probe.reason or "import failed")
     if status != "ok":
         return FrameworkReadiness(fw.name, version, "broken", f"probe {status}: {fw.probe.reason}")
+    if fw.devices is None or fw.proofs is None:
+        unknown = "its devices were not listed" if fw.devices is None else "no proof was run"
+        return FrameworkReadiness(fw.name, version, "unproven", f"not measured here: {unknown} (a full `auditor audit` "
+                                                               "on the machine itself proves it)")
     devices = []
     for device in fw.devices:
         proofs = [p for p in fw.proofs if p.device == device.id and not p.skipped]
@@ -217,7 +225,9 @@ def recommend(snapshot: Snapshot, readiness: Readiness, findings: list[Finding])
 
 def _summary(snapshot: Snapshot, readiness: Readiness, choices: list[Choice], gpus: list[NvidiaGpu]) -> str:
     if readiness.status == "unproven":
-        return "Run the full audit (without --quick) to prove which framework computes correctly here."
+        if snapshot.mode == "quick":
+            return "Run the full audit (without --quick) to prove which framework computes correctly here."
+        return "Run `auditor audit` on the machine itself to prove which framework computes correctly there."
     if not choices:
         return "No framework is ready on this machine; follow the next steps below."
     accelerated = [c for c in choices if not c.device.startswith(("cpu", "/device:CPU"))]

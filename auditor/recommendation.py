@@ -46,7 +46,7 @@ def recommend_for_goals(report: Report, profiles: list[Profile], verdicts: list[
 
 def _recommend(report: Report, profile: Profile, verdict: ProfileVerdict) -> GoalRecommendation:
     document, snapshot = profile.document, report.snapshot
-    named = _frameworks_named(document) or [name for name in FRAMEWORKS]
+    named = list(document.named_frameworks()) or [name for name in FRAMEWORKS]
     candidates = [_judge(name, profile, report) for name in named]
     # Ties go to the framework that imports fastest here: every job pays for the import.
     ranked = sorted(candidates, key=lambda c: (-c.score, _import_seconds(snapshot, c.framework)))
@@ -64,15 +64,6 @@ def _recommend(report: Report, profile: Profile, verdict: ProfileVerdict) -> Goa
         framework=best.framework, device=best.device, path=best.path, reasons=best.reasons,
         next_steps=list(unique.values()),
         alternatives=[f"{DISPLAY_NAMES.get(c.framework, c.framework)}: {c.summary}" for c in ranked[1:]])
-
-
-def _frameworks_named(document: ProfileDocument) -> list[str]:
-    """The frameworks the goal's [[frameworks]] and [[compute]] entries name, in their order."""
-    from packaging.requirements import Requirement
-
-    named = [Requirement(text).name for entry in document.frameworks for text in entry.any_of]
-    named += [name for entry in document.compute for name in (entry.framework or ())]
-    return [name for name in dict.fromkeys(named) if name in FRAMEWORKS]
 
 
 def _judge(name: str, profile: Profile, report: Report) -> _Candidate:

@@ -40,7 +40,7 @@ def build_report(snapshot: Snapshot, selection: Optional[Selection] = None, goal
     findings = run_checks(snapshot, selection)
     readiness = assess(snapshot, findings)
     report = Report(snapshot, findings, readiness, recommend(snapshot, readiness, findings))
-    if goals is not None or readiness.status != "unproven":  # a quick audit proved nothing to fit a goal to
+    if goals is not None or snapshot.mode != "quick":  # a quick audit proved nothing to fit a goal to
         # Imported here: profiles evaluate a Report, so they import this module; and --quick needs none of it.
         from auditor.profiles.evaluate import evaluate
         from auditor.profiles.loader import builtin_profiles, load_profile

@@ -199,7 +199,13 @@ def test_a_driver_older_than_every_torch_variant_says_update_the_driver(base):
     snapshot = _with_gpus(base, "515.43.04", "8.0")  # CUDA 11.7's driver: no 12.x build runs on it
     steps = recommend(snapshot, assess(snapshot, []), []).next_steps
     torch_step = next(step for step in steps if "PyTorch" in step.reason)
-    assert torch_step.command is None and "update the NVIDIA driver first" in torch_step.reason
+    assert torch_step.command is None
+    # The driver is named with what it must reach, and the older release that runs on it today.
+    assert "driver 515.43.04 is too old for every torch CUDA build of torch 2.9 and newer" in torch_step.reason
+    assert "update the NVIDIA driver to 560.28.03 or newer" in torch_step.reason
+    # 2.5 is the newest release whose CUDA 11.8 architecture list is recorded (2.6 and 2.7's are not).
+    assert "or keep this driver with torch 2.5 (`pip install torch==2.5.* --index-url " \
+           "https://download.pytorch.org/whl/cu118`)" in torch_step.reason
 
 
 def test_a_proven_gpu_is_recommended_first(base):

@@ -115,12 +115,12 @@ def test_real_machine_is_ready_with_both_frameworks(real_report):
 def test_every_probe_records_status_and_duration(real_report):
     runs = {run["name"]: run for run in real_report["probes"]}
     assert set(runs) == {"packages", "tpu", "host", "python", "cpu", "memory", "pci", "nvidia-kernel", "cuda-toolkit",
-                         "amd", "apple", "visibility", "tensorflow", "torch", "jax", "nvidia", "amd-smi"}
+                         "amd", "apple", "jetson", "visibility", "tensorflow", "torch", "jax", "nvidia", "amd-smi"}
     for name in ("packages", "host", "python", "cpu", "memory", "pci", "visibility", "tensorflow", "torch", "jax"):
         assert runs[name]["status"] == "ok", runs[name]
     assert runs["torch"]["duration_s"] > 0.1  # it really imported torch in a child
     # No GPU, no TPU, no ROCm, not a Mac: absent with a reason, never an error.
-    for name in ("tpu", "nvidia-kernel", "amd", "apple", "nvidia", "amd-smi"):
+    for name in ("tpu", "nvidia-kernel", "amd", "apple", "jetson", "nvidia", "amd-smi"):
         assert runs[name]["status"] == "absent" and runs[name]["reason"], runs[name]
 
 

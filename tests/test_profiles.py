@@ -245,7 +245,7 @@ MALFORMED = [
      "accelerator, frameworks, compute, exports, checks, waivers"),
     ("unknown-nested-key", HEADER + "[accelerator]\nmin-counts = 2\n",
      "{file}: accelerator.min-counts: unknown key; expected one of kind, min-count, min-memory-gib, "
-     "min-compute-capability, min-driver, severity (did you mean min-count?)"),
+     "min-compute-capability, min-driver, severity, capacity-severity (did you mean min-count?)"),
     ("wrong-type", HEADER + '[machine]\nmin-shm-gib = "1g"\n',
      '{file}: machine.min-shm-gib: expected a number, got a string: "1g"'),
     ("wrong-type-array", HEADER + '[[frameworks]]\nany-of = "torch"\n',

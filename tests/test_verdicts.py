@@ -6,7 +6,8 @@ import pytest
 
 from auditor.checks import run_checks
 from auditor.facts import (AmdFacts, AmdGpu, AppleFacts, ComputeProof, FrameworkBuild, FrameworkDevice,
-                           FrameworkFacts, FrameworkRuntime, MigInstance, NvidiaFacts, NvidiaGpu, ProbeRun)
+                           FrameworkFacts, FrameworkRuntime, JetsonFacts, MigInstance, NvidiaFacts, NvidiaGpu,
+                           PackageFacts, ProbeRun)
 from auditor.verdicts import coverage, parse_architecture
 from conftest import quick_snapshot
 from machines import linux_machine
@@ -153,9 +154,19 @@ def test_cuda_build_that_sees_no_gpu(machine):
     with_nvidia(machine, "570.133.07", gpu(cc="8.9", arch="Ada"))
     machine.frameworks["tensorflow"] = framework("tensorflow", "2.20.0", cuda="12.5.1", cudnn="9", archs=TF220,
                                                  devices=("/device:CPU:0",))
+    # Without the and-cuda wheels the cause is named (FW011), not only the symptom (FW007).
+    found = finding(machine, "FW011")
+    assert found.title == ("TensorFlow 2.20.0 has no CUDA libraries to load: nvidia-cudnn-cu12, nvidia-cublas-cu12 "
+                           "not installed")
+    assert found.fix.startswith('`pip install "tensorflow[and-cuda]==2.20.0"`')
+    assert "FW007" not in codes(machine)
+    # With them installed and still no GPU, the loader did not find them (TensorFlow 2.16.1's bug).
+    for name in ("nvidia-cudnn-cu12", "nvidia-cublas-cu12"):
+        machine.packages[name] = PackageFacts(name, "12.5.0", modules=["nvidia"])
     found = finding(machine, "FW007")
     assert "CUDA libraries loaded by tensorflow: none" in found.evidence[2]
-    assert "tensorflow[and-cuda]" in found.fix
+    assert "export LD_LIBRARY_PATH=" in found.fix and "pip install" not in found.fix
+    assert "FW011" not in [f.code for f in run_checks(machine)]
     machine.frameworks["tensorflow"].devices.append(FrameworkDevice("/device:GPU:0", "gpu"))
     assert "FW007" not in codes(machine)
 
@@ -232,6 +243,110 @@ def test_tpu_present_but_a_framework_cannot_open_it(machine):
     assert codes(machine, ("TPU",)) == []
 
 
+# --- unknown facts, fitted fixes and the checks real threads needed -------------------------
+
+
+def test_a_framework_whose_devices_were_not_listed_is_not_told_it_sees_no_gpu(machine):
+    with_nvidia(machine, "570.133.07", gpu(cc="8.9", arch="Ada"))
+    machine.frameworks["torch"] = framework(version="2.9.1+cu128")
+    machine.frameworks["torch"].devices, machine.frameworks["torch"].proofs = None, None
+    assert codes(machine) == []  # FW007 needs someone to have looked
+    machine.frameworks["torch"].devices = [FrameworkDevice("cpu", "cpu")]
+    assert codes(machine) == ["FW007"]
+
+
+def test_an_unknown_driver_gets_the_candidate_builds_and_the_driver_each_needs(machine):
+    with_nvidia(machine, None, gpu(name="NVIDIA GeForce RTX 3090", cc="8.6"))
+    machine.frameworks["torch"] = framework(version="2.9.1+cpu", variant="cpu", cuda=None, archs=[], devices=("cpu",))
+    fix = finding(machine, "FW006").fix
+    # 2.9's CUDA 13.0 build is experimental: the newest stable one is chosen, the others named with their driver.
+    assert fix.startswith("`pip install torch==2.9.1 --index-url https://download.pytorch.org/whl/cu128`")
+    assert ("the driver version is unknown here (`nvidia-smi` shows it): cu128 needs driver 570.26 or newer, "
+            "cu126 needs driver 560.28.03 or newer") in fix
+
+
+def test_a_release_without_a_fitting_build_sends_to_the_nearest_newer_release(machine):
+    machine.machine.host.os = "Windows"
+    with_nvidia(machine, "576.02", gpu(name="NVIDIA GeForce RTX 5070 Ti", cc="12.0", arch="Blackwell"))
+    machine.frameworks["torch"] = framework(version="2.6.0+cu126", cuda="12.6", archs=[])  # list not read: knowledge
+    found = finding(machine, "ARC001")
+    assert "knowledge: pytorch-releases, torch 2.6 CUDA 12.6 (windows)" in found.evidence[1]
+    assert "`pip install torch==2.7.* --index-url https://download.pytorch.org/whl/cu128`" in found.fix
+    assert "no CUDA build of the installed torch 2.6 runs here" in found.fix
+    assert "No published build" not in found.fix and "update the driver" not in found.fix.lower()
+
+
+def test_a_cuda_older_than_the_gpu_is_not_rescued_by_its_ptx(machine):
+    machine.machine.python.version = "3.8.10"  # torch 1.8 publishes wheels for 3.6-3.9
+    with_nvidia(machine, "450.80.02", gpu(name="A100-SXM4-40GB", cc="8.0"))
+    machine.frameworks["torch"] = framework(version="1.8.1+cu102", cuda="10.2", archs=["sm_70", "compute_70"])
+    found = finding(machine, "ARC001")
+    assert "its CUDA 10.2 predates compute capability 8.0 (first supported by CUDA 11.0)" in found.evidence[2]
+    assert "`pip install torch==1.8.1 --index-url https://download.pytorch.org/whl/cu111`" in found.fix
+
+
+def test_a_tensorflow_1_cpu_package_is_told_to_use_tensorflow_gpu_and_both_keep_the_gpu_one(machine):
+    machine.machine.python.version, machine.packages = "3.7.17", {}
+    with_nvidia(machine, "440.33.01", gpu(name="NVIDIA GeForce GTX 1080 Ti", cc="6.1", arch="Pascal"))
+    machine.frameworks["tensorflow"] = framework("tensorflow", "1.15.2", variant="cpu", cuda=None, archs=[],
+                                                 devices=("/device:CPU:0",))
+    machine.packages["tensorflow"] = PackageFacts("tensorflow", "1.15.2", modules=["tensorflow"])
+    assert finding(machine, "FW006").fix.startswith(
+        "`pip uninstall -y tensorflow && pip install tensorflow-gpu==1.15.2`: TensorFlow 1.15.2's GPU build is the "
+        "separate tensorflow-gpu distribution")
+    machine.packages["tensorflow-gpu"] = PackageFacts("tensorflow-gpu", "1.15.2", modules=["tensorflow"])
+    assert finding(machine, "ENV001").fix.endswith("pip install tensorflow-gpu==1.15.2`")
+    machine.accelerators.nvidia = None  # no GPU: the CPU package is the one this machine can use
+    assert finding(machine, "ENV001").fix.endswith("pip install tensorflow==1.15.2`")
+
+
+def test_a_jetson_with_the_generic_pypi_wheel_gets_nvidias_jetson_wheels(machine):
+    machine.machine.host.architecture = "aarch64"
+    machine.accelerators.jetson = JetsonFacts(model="NVIDIA Jetson AGX Orin Developer Kit", soc="tegra234",
+                                              l4t_release="36.4.3")
+    machine.frameworks["torch"] = framework(version="2.9.1+cpu", variant="cpu", cuda=None, archs=[], devices=("cpu",))
+    found = finding(machine, "GPU009")
+    assert "L4T 36.4.3" in found.evidence[0]
+    assert "pip uninstall -y torch && pip install torch --index-url https://pypi.jetson-ai-lab.io/jp6/cu126" in found.fix
+    machine.machine.host.architecture = "x86_64"  # an SDK image's stray /etc/nv_tegra_release is no Jetson
+    assert "GPU009" not in [f.code for f in run_checks(machine)]
+
+
+@pytest.mark.parametrize("python, installed, fires", [("3.14.3", (), True), ("3.12.7", (), False),
+                                                       ("3.14.3", ("torch",), False)])
+def test_a_python_no_framework_publishes_wheels_for(machine, python, installed, fires):
+    machine.machine.python.version = python
+    for name in installed:
+        machine.frameworks[name] = framework(name)
+    found = [f for f in run_checks(machine) if f.code == "ENV006"]
+    assert bool(found) is fires
+    if fires:
+        assert found[0].title.startswith("tensorflow 2.21 publishes no wheel for Python 3.14.3")
+        assert "`uv venv --python 3.13`" in found[0].fix
+
+
+@pytest.mark.parametrize("macos, torch, minimum", [("12.7.6", "2.5.1", "13.0"), ("13.7.4", "2.10.0", "14.0"),
+                                                   ("12.2.1", "1.13.1", "12.3")])
+def test_the_macos_floor_for_mps_follows_the_torch_release(machine, macos, torch, minimum):
+    machine.accelerators.apple = AppleFacts(macos_version=macos, arm64=True, mps_eligible=True)
+    machine.frameworks["torch"] = framework(version=torch, variant="mps", cuda=None, archs=[], devices=("cpu",))
+    found = finding(machine, "PLT003")
+    assert found.title.startswith(f"macOS {macos} is older than {minimum}")
+    machine.accelerators.apple.macos_version = minimum
+    assert "PLT003" not in [f.code for f in run_checks(machine)]
+
+
+def test_hsa_override_makes_the_listed_target_the_one_judged(machine):
+    machine.accelerators.amd = AmdFacts(kfd_present=True, render_nodes=["/dev/dri/renderD128"],
+                                        gpus=[AmdGpu(node=1, gfx_target="gfx1032")])
+    machine.frameworks["torch"] = framework(version="2.5.1+rocm6.2", variant="rocm", cuda=None, archs=[])
+    machine.frameworks["torch"].build.rocm_version = "6.2"
+    found = finding(machine, "ROC001")
+    assert found.fix.startswith("`export HSA_OVERRIDE_GFX_VERSION=10.3.0`")
+    machine.accelerators.visibility["HSA_OVERRIDE_GFX_VERSION"] = "10.3.0"
+    assert "ROC001" not in codes(machine)
+
+
 def test_every_registered_check_is_exercised_by_a_test():
     """Each code must appear in a test that fires it (see the test modules next to this one)."""
     from pathlib import Path
@@ -265,3 +380,4 @@ def test_tensorflow_gpu_on_windows_points_to_wsl2(machine):
     machine.frameworks["tensorflow"] = framework("tensorflow", "2.15.0", variant="cpu", cuda=None, archs=[],
                                                  devices=("/device:CPU:0",))
     assert finding(machine, "FW006").fix.startswith("TensorFlow's GPU build runs only in WSL2 on Windows")
+

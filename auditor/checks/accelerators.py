@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from auditor import knowledge
+from auditor.builds import effective_gfx_target, jetson_of, torch_jetson_build, torch_rocm_build
 from auditor.checks.base import Hit, check
 from auditor.facts import Snapshot
 
@@ -159,21 +161,78 @@ def visible_devices_hide_all(snapshot: Snapshot):
 @check("ROC001", "rocm-build-missing-gfx-target", "error",
        "The ROCm framework build has no kernels for this AMD GPU's gfx target.",
        "ROCm builds are compiled for a list of gfx targets (gfx90a, gfx942, gfx1100...). A GPU whose "
-       "target is not in the list fails with 'HIP error: invalid device function'. HSA_OVERRIDE_GFX_VERSION "
-       "can make a close consumer target pass as a listed one, at the user's risk.")
+       "target is not in the list fails with 'HIP error: invalid device function' or 'hipErrorNoBinaryForGpu'. "
+       "HSA_OVERRIDE_GFX_VERSION makes a close consumer target pass as a listed one (10.3.0: gfx1030), at "
+       "the user's risk; with it set, the overridden target is the one judged. When the probe did not read "
+       "the build's target list, the knowledge table's list for that torch release and ROCm version is used.")
 def rocm_build_missing_target(snapshot: Snapshot):
     amd = snapshot.accelerators.amd
     if not amd or not amd.gpus:
         return
     for fw in snapshot.frameworks.values():
-        if not fw.build or fw.build.variant != "rocm" or not fw.build.compiled_architectures:
+        if not fw.build or fw.build.variant != "rocm":
             continue
-        targets = {arch.split(":")[0] for arch in fw.build.compiled_architectures}  # "gfx90a:xnack-" -> gfx90a
+        targets, source = rocm_targets(fw)
+        if not targets:
+            continue
         for gpu in amd.gpus:
-            if gpu.gfx_target and gpu.gfx_target not in targets:
+            if not gpu.gfx_target:
+                continue
+            loaded = effective_gfx_target(snapshot, gpu.gfx_target)
+            if loaded not in targets:
+                as_ = f" (run as {loaded} by HSA_OVERRIDE_GFX_VERSION)" if loaded != gpu.gfx_target else ""
+                fitted = torch_rocm_build(snapshot, fw.version) if fw.name == "torch" else None
                 yield Hit(f"{fw.name} {fw.version} (ROCm {fw.build.rocm_version}) has no kernels for AMD GPU "
-                          f"{gpu.node} ({gpu.gfx_target})",
+                          f"{gpu.node} ({gpu.gfx_target}{as_})",
                           [f"AMD GPU {gpu.node}: {gpu.gfx_target} (KFD topology)",
-                           f"{fw.name} build targets: {' '.join(sorted(targets))}"],
-                          "Install a ROCm build that lists this target (https://download.pytorch.org/whl/rocmX.Y for "
-                          "newer ROCm releases), or build from source with PYTORCH_ROCM_ARCH=" + gpu.gfx_target + ".")
+                           f"{fw.name} build targets: {' '.join(sorted(targets))} ({source})"],
+                          f"`{fitted.command}` ({fitted.reason})." if fitted and fitted.command else
+                          "Install a ROCm build that lists this target, or build from source with "
+                          f"PYTORCH_ROCM_ARCH={gpu.gfx_target}.", framework=fw.name)
+
+
+def rocm_targets(fw) -> tuple[set[str], str]:
+    """The gfx targets of a ROCm build: what the probe read, else the knowledge row of its torch
+    release and ROCm version; an empty set when unknown."""
+    if fw.build.compiled_architectures:
+        return {arch.split(":")[0] for arch in fw.build.compiled_architectures}, "build info"  # gfx90a:xnack- -> gfx90a
+    if fw.name != "torch":
+        return set(), "unknown"
+    release = knowledge.torch_release(fw.version) if fw.version else None
+    if fw.version and release is None:
+        return set(), "unknown"
+    rocm = fw.build.rocm_version.split(".")[:2] if fw.build.rocm_version else []
+    # With the release or the ROCm version unknown, every matching build: what none lists, this one lacks.
+    builds = [(r, b) for r in ((release,) if release else knowledge.torch_releases()) for b in r.rocm_builds
+              if b.gfx_targets and (not rocm or b.rocm.split(".")[:2] == rocm)]
+    if not builds:
+        return set(), "unknown"
+    if len(builds) == 1:
+        r, b = builds[0]
+        return set(b.gfx_targets), f"knowledge: pytorch-releases, torch {r.version} ROCm {b.rocm}"
+    return ({t for _, b in builds for t in b.gfx_targets},
+            "knowledge: pytorch-releases, every known torch ROCm build" + (f" for ROCm {'.'.join(rocm)}" if rocm else "")
+            + ("" if release else " (the installed release is unknown)"))
+
+
+@check("GPU009", "jetson-without-jetson-torch", "error",
+       "A Jetson's torch is not one of NVIDIA's Jetson builds, so it cannot use the integrated GPU.",
+       "Jetson modules (Tegra SoCs) have an integrated GPU that PyPI's generic aarch64 torch wheels do "
+       "not support: they are CPU builds, or CUDA builds for discrete server GPUs (SBSA) that find no "
+       "device. NVIDIA publishes torch wheels built for each JetPack release's CUDA; `pip install "
+       "torch` from PyPI on a Jetson silently replaces them with a CPU build.")
+def jetson_without_jetson_torch(snapshot: Snapshot):
+    jetson, torch = jetson_of(snapshot), snapshot.frameworks.get("torch")
+    if not jetson or not torch or not torch.build:
+        return
+    sees_gpu = torch.devices is not None and any(d.kind == "cuda" for d in torch.devices)
+    if torch.build.variant == "cpu" or (torch.devices is not None and not sees_gpu):
+        fitted = torch_jetson_build(snapshot)
+        release = f"L4T {jetson.l4t_release}" if jetson.l4t_release else "L4T release unknown"
+        yield Hit(f"torch {torch.version} on this Jetson is a {torch.build.variant} build that "
+                  + ("cannot use" if torch.build.variant == "cpu" else "does not see") + " the integrated GPU",
+                  [f"Jetson: {jetson.model or jetson.soc or 'module unknown'}, {release}"
+                   + (f", JetPack {jetson.jetpack}" if jetson.jetpack else "") + " (/etc/nv_tegra_release, device tree)",
+                   f"torch {torch.version} build variant: {torch.build.variant}"],
+                  (f"Replace it with NVIDIA's Jetson build: `pip uninstall -y torch && {fitted.command}` ({fitted.reason})."
+                   if fitted.command else fitted.reason[0].upper() + fitted.reason[1:] + "."), framework="torch")

@@ -23,6 +23,7 @@ class Finding:
     title: str  # one line, specific to this machine
     evidence: list[str] = field(default_factory=list)  # the facts it rests on, with their sources
     fix: Optional[str] = None  # what to do, with the exact command where there is one
+    framework: Optional[str] = None  # the framework it concerns (torch, tensorflow, jax), when it concerns one
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Hit:
     title: str
     evidence: list[str]
     fix: Optional[str] = None
+    framework: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Check:
     evaluate: Callable[[Snapshot], Iterable[Hit]]
 
     def run(self, snapshot: Snapshot) -> list[Finding]:
-        return [Finding(self.code, self.name, self.severity, hit.title, hit.evidence, hit.fix)
+        return [Finding(self.code, self.name, self.severity, hit.title, hit.evidence, hit.fix, hit.framework)
                 for hit in self.evaluate(snapshot)]
 
 

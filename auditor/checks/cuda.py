@@ -8,13 +8,11 @@ tables in auditor/knowledge/ (each row with its source).
 from __future__ import annotations
 
 from auditor import knowledge
+from auditor.builds import (CUDA13_MIN_CAPABILITY, cuda_predates, runs_on, torch_cuda_build, torch_platform,
+                            variant_architectures)
 from auditor.checks.base import Hit, check
 from auditor.facts import FrameworkFacts, Snapshot
-from auditor.verdicts import capability, coverage, driver_runs_cuda, host_os, torch_cuda_build, version
-
-# CUDA 13 dropped code generation and libraries for compute capability below 7.5
-# (CUDA 13.0 release notes; reference notes §1.5).
-CUDA13_MIN_CAPABILITY = (7, 5)
+from auditor.verdicts import capability, coverage, driver_runs_cuda, host_os, version
 
 
 def _cuda_builds(snapshot: Snapshot):
@@ -36,36 +34,100 @@ def _gpus(snapshot: Snapshot):
     return [gpu for gpu in nvidia.gpus if gpu.compute_capability] if nvidia else []
 
 
+def build_architectures(snapshot: Snapshot, fw: FrameworkFacts) -> tuple[list[str], str]:
+    """The build's compiled architectures and where they come from: the build itself when its probe
+    read them, else the knowledge row of this release, CUDA variant and platform; ([], ...) when unknown."""
+    if fw.build.compiled_architectures:
+        return fw.build.compiled_architectures, fw.sources.get("build.compiled_architectures", "build info")
+    wanted = version(fw.build.cuda_version)
+    platform = torch_platform(snapshot)
+    if fw.name == "torch" and wanted and platform:
+        release = knowledge.torch_release(fw.version) if fw.version else None
+        if fw.version and release is None:
+            return [], "unknown"
+        # The release's variant; with the release unknown, every release's build with this CUDA:
+        # what none of them has, this one has not either.
+        candidates = [(r, v) for r in ((release,) if release else knowledge.torch_releases()) for v in r.variants
+                      if version(v.cuda).release[:2] == wanted.release[:2]]
+        # Only a list recorded for this platform judges it: Windows and Linux wheels differ.
+        lists = [(r, v, *variant_architectures(v, platform)) for r, v in candidates]
+        lists = [(r, v, archs, exact) for r, v, archs, exact in lists if archs and exact]
+        if len(lists) == 1 or (lists and release):
+            r, v, archs, _ = lists[0]
+            return list(archs), f"knowledge: pytorch-releases, torch {r.version} CUDA {v.cuda} ({platform})"
+        if lists:
+            union = sorted({arch for _, _, archs, _ in lists for arch in archs})
+            releases = ", ".join(r.version for r, *_ in lists)
+            return union, (f"knowledge: pytorch-releases, every known torch CUDA {fw.build.cuda_version} build for "
+                           f"{platform} (torch {releases}; the installed release is unknown)")
+    if fw.name == "tensorflow":
+        release = knowledge.tensorflow_release(fw.version or fw.distribution_version or "")
+        if release and release.compute_capabilities and release.cuda == fw.build.cuda_version:
+            return list(release.compute_capabilities), f"knowledge: tensorflow-releases, TensorFlow {release.version}"
+    return [], "unknown"
+
+
 def _fix_for_architecture(snapshot: Snapshot, fw: FrameworkFacts) -> str:
     if fw.name == "torch":
         fitted = torch_cuda_build(snapshot, fw.version)
-        if fitted:
+        if fitted.command:
             return f"Install a build with kernels for it: `{fitted.command}` ({fitted.reason})."
-        return "No published build of this torch release covers it: upgrade torch to a release whose CUDA builds list this architecture."
+        return fitted.reason[0].upper() + fitted.reason[1:] + "."
+    if fw.name == "tensorflow":
+        return _tensorflow_fix_for_architecture(snapshot, fw)
     return f"Install a {fw.name} release compiled for this architecture, or build it from source with it."
+
+
+def _tensorflow_fix_for_architecture(snapshot: Snapshot, fw: FrameworkFacts) -> str:
+    """The oldest TensorFlow release newer than the installed one whose CUDA knows every GPU here
+    and whose compiled capabilities run on it; or, truthfully, that none in the tables does."""
+    installed = version(fw.distribution_version or fw.version or "")
+    capabilities = sorted({gpu.compute_capability for gpu in _gpus(snapshot)})
+    for release in knowledge.tensorflow_releases():
+        if installed and version(release.version) <= version(f"{installed.major}.{installed.minor}"):
+            continue
+        if release.cuda and release.compute_capabilities and all(
+                runs_on(release.compute_capabilities, release.cuda, cc) for cc in capabilities):
+            return (f"Install TensorFlow {release.version} (CUDA {release.cuda}, compiled for "
+                    f"{' '.join(release.compute_capabilities)}): `pip install \"tensorflow[and-cuda]=={release.version}.*\"`.")
+    newest = knowledge.tensorflow_releases()[-1]
+    needs = ", ".join(f"{cc} needs CUDA {knowledge.first_cuda_for(cc)}" for cc in capabilities)
+    return (f"No TensorFlow release in the knowledge tables runs on it: the newest, {newest.version}, is built with "
+            f"CUDA {newest.cuda} ({needs}). Build TensorFlow from source with a newer CUDA, or use PyTorch, "
+            "whose CUDA builds carry kernels for it.")
 
 
 @check("ARC001", "gpu-architecture-not-in-build", "error",
        "The framework build has no kernels for this GPU's architecture.",
        "A CUDA build runs on a GPU only if it carries SASS for the same major compute capability "
-       "(sm_80 runs on 8.6 but not on 9.0) or PTX old enough to be JIT-compiled for it. Otherwise "
-       "`torch.cuda.is_available()` still says True and the first kernel fails with 'no kernel image "
-       "is available for execution on the device'.")
+       "(sm_80 runs on 8.6 but not on 9.0), or PTX old enough to be JIT-compiled for it from a CUDA "
+       "toolkit that already knew the GPU's architecture: a build whose CUDA predates the GPU (CUDA "
+       "10.2 on an A100, CUDA 12.5 on a Blackwell RTX 50) is not rescued by its old PTX, because its "
+       "cuBLAS and cuDNN carry no kernels for it. Otherwise `torch.cuda.is_available()` still says "
+       "True and the first kernel fails with 'no kernel image is available for execution on the "
+       "device'. When the probe did not read the build's architecture list, the knowledge table's "
+       "list for that release, CUDA variant and platform is used, and named as the source.")
 def architecture_not_in_build(snapshot: Snapshot):
     for fw in _cuda_builds(snapshot):
-        archs = fw.build.compiled_architectures
-        if not archs:
-            continue
+        archs, source = build_architectures(snapshot, fw)
         cuda13 = version(fw.build.cuda_version).major >= 13
         for gpu in _gpus(snapshot):
             if cuda13 and capability(gpu.compute_capability) < CUDA13_MIN_CAPABILITY:
                 continue  # DRV003 says why, more precisely
-            if coverage(archs, gpu.compute_capability) == "none":
+            # A CUDA older than the GPU's architecture has no kernels for it, whatever the list says.
+            predates = cuda_predates(fw.build.cuda_version, gpu.compute_capability)
+            reach = coverage(archs, gpu.compute_capability) if archs else None
+            if (archs and reach == "none") or predates:
+                evidence = [f"GPU {gpu.index}: compute capability {gpu.compute_capability} ({snapshot.accelerators.nvidia.source})",
+                            f"{fw.name} build architectures: {' '.join(archs) or 'not recorded'} ({source})"]
+                if predates:
+                    evidence.append(f"its CUDA {fw.build.cuda_version} predates compute capability {gpu.compute_capability} "
+                                    f"(first supported by CUDA {knowledge.first_cuda_for(gpu.compute_capability)}): its "
+                                    "PTX cannot rescue it, and its libraries carry no kernels for it (knowledge: "
+                                    "compute-capabilities)")
                 yield Hit(f"{fw.name} {fw.version} has no kernels for GPU {gpu.index} ({gpu.name}, "
-                          f"compute capability {gpu.compute_capability})",
-                          [f"GPU {gpu.index}: compute capability {gpu.compute_capability} (NVML)",
-                           f"{fw.name} build architectures: {' '.join(archs)} ({fw.sources.get('build.compiled_architectures', 'build info')})"],
-                          _fix_for_architecture(snapshot, fw))
+                          f"compute capability {gpu.compute_capability})", evidence, _fix_for_architecture(snapshot, fw),
+                          framework=fw.name)
 
 
 @check("ARC002", "gpu-architecture-by-ptx-jit-only", "warning",
@@ -75,29 +137,34 @@ def architecture_not_in_build(snapshot: Snapshot):
        "build's own CUDA toolkit.")
 def architecture_by_ptx_only(snapshot: Snapshot):
     for fw in _cuda_builds(snapshot):
+        archs, source = build_architectures(snapshot, fw)
         for gpu in _gpus(snapshot):
-            if fw.build.compiled_architectures and coverage(fw.build.compiled_architectures, gpu.compute_capability) == "ptx":
+            if archs and coverage(archs, gpu.compute_capability) == "ptx" \
+                    and not cuda_predates(fw.build.cuda_version, gpu.compute_capability):
                 yield Hit(f"{fw.name} {fw.version} runs on GPU {gpu.index} ({gpu.name}) only by JIT-compiling PTX",
                           [f"GPU {gpu.index}: compute capability {gpu.compute_capability} (NVML)",
-                           f"{fw.name} build architectures: {' '.join(fw.build.compiled_architectures)}"],
-                          _fix_for_architecture(snapshot, fw))
+                           f"{fw.name} build architectures: {' '.join(archs)} ({source})"],
+                          _fix_for_architecture(snapshot, fw), framework=fw.name)
 
 
 @check("DRV001", "driver-too-old-for-cuda-family", "error",
        "The NVIDIA driver is older than the minimum for the framework's CUDA major version.",
        "From CUDA 11 on, a driver at or above the family floor (11.x: 450.80.02, 12.x: 525.60.13, "
-       "13.x: 580 on Linux) runs any toolkit of that major version. Below it, CUDA cannot initialise: "
+       "13.x: 580 on Linux) runs any toolkit of that major version; before CUDA 11 each toolkit needs "
+       "its own driver (10.2: 440.33 on Linux). Below it, CUDA cannot initialise: "
        "'CUDA driver version is insufficient for CUDA runtime version'.")
 def driver_below_family(snapshot: Snapshot):
     for nvidia, os, fw in _driver_and_cuda_builds(snapshot):
-        floor = knowledge.family_floor(int(fw.build.cuda_version.split(".")[0]), os)
+        floor = knowledge.driver_floor_for(fw.build.cuda_version, os)
         if floor and not driver_runs_cuda(nvidia.driver_version, fw.build.cuda_version, os):
             fitted = torch_cuda_build(snapshot, fw.version) if fw.name == "torch" else None
+            family = f"CUDA {floor.cuda}.x" if "." not in floor.cuda else f"CUDA {floor.cuda}"
             yield Hit(f"Driver {nvidia.driver_version} is too old for {fw.name} {fw.version} (CUDA {fw.build.cuda_version})",
                       [f"driver {nvidia.driver_version} ({nvidia.source})",
-                       f"CUDA {floor.cuda}.x needs driver >= {floor.driver} on {os} ({floor.source})"],
+                       f"{family} needs driver >= {floor.driver} on {os} ({floor.source})"],
                       f"Upgrade the NVIDIA driver to {floor.driver} or newer"
-                      + (f", or install a build this driver runs: `{fitted.command}`" if fitted else "") + ".")
+                      + (f", or install a build this driver runs: `{fitted.command}` ({fitted.reason})"
+                         if fitted and fitted.command else "") + ".", framework=fw.name)
 
 
 @check("DRV002", "driver-below-toolkit-driver", "warning",
@@ -115,7 +182,7 @@ def driver_below_toolkit(snapshot: Snapshot):
                       f"{toolkit.driver} ({fw.name} {fw.version})",
                       [f"driver {nvidia.driver_version} ({nvidia.source})",
                        f"CUDA {toolkit.cuda} toolkit driver >= {toolkit.driver} on {os} ({toolkit.source})"],
-                      f"Upgrade the driver to {toolkit.driver} or newer to run this build's PTX and every feature.")
+                      f"Upgrade the driver to {toolkit.driver} or newer to run this build's PTX and every feature.", framework=fw.name)
 
 
 @check("DRV003", "cuda13-build-on-old-gpu", "error",
@@ -129,12 +196,13 @@ def cuda13_on_old_gpu(snapshot: Snapshot):
         for gpu in _gpus(snapshot):
             if capability(gpu.compute_capability) < CUDA13_MIN_CAPABILITY:
                 fitted = torch_cuda_build(snapshot, fw.version) if fw.name == "torch" else None
+                fitted = fitted if fitted and fitted.command else None
                 yield Hit(f"{fw.name} {fw.version} is a CUDA {fw.build.cuda_version} build; GPU {gpu.index} "
                           f"({gpu.name}, compute capability {gpu.compute_capability}) is not supported by CUDA 13",
                           [f"GPU {gpu.index}: compute capability {gpu.compute_capability} (NVML)",
                            f"{fw.name} build CUDA {fw.build.cuda_version}"],
                           f"Install a CUDA 12 build: `{fitted.command}`." if fitted else
-                          "Install a CUDA 12.x build of the framework (PyTorch: the cu126 index still ships sm_50-sm_70).")
+                          "Install a CUDA 12.x build of the framework (PyTorch: the cu126 index still ships sm_50-sm_70).", framework=fw.name)
 
 
 @check("DRV004", "driver-branch-drops-gpu", "error",

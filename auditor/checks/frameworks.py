@@ -26,7 +26,7 @@ def not_importable(snapshot: Snapshot):
             yield Hit(f"{_installed(fw)} is installed but `import {fw.name}` fails",
                       [f"probe {fw.name}: {fw.probe.reason}"],
                       f"Reinstall it: `{_reinstall(fw)}`. If the error names a missing library, install "
-                      "that library or remove the LD_LIBRARY_PATH entry that shadows it.")
+                      "that library or remove the LD_LIBRARY_PATH entry that shadows it.", framework=fw.name)
 
 
 @check("FW002", "framework-import-crashed", "error",
@@ -41,7 +41,7 @@ def import_crashed(snapshot: Snapshot):
             yield Hit(f"Importing {fw.name} ({_installed(fw)}) crashed the process",
                       [f"probe {fw.name}: {fw.probe.reason}"],
                       f"Reproduce with `python -X faulthandler -c 'import {fw.name}'`; check LD_PRELOAD and "
-                      f"LD_LIBRARY_PATH for foreign copies of its libraries, then `{_reinstall(fw)}`.")
+                      f"LD_LIBRARY_PATH for foreign copies of its libraries, then `{_reinstall(fw)}`.", framework=fw.name)
 
 
 @check("FW003", "framework-import-timeout", "error",
@@ -55,7 +55,7 @@ def import_timeout(snapshot: Snapshot):
             yield Hit(f"Probing {fw.name} ({_installed(fw)}) did not finish in time",
                       [f"probe {fw.name}: {fw.probe.reason}"],
                       f"Time it by hand: `python -X importtime -c 'import {fw.name}'`; if it is just slow, "
-                      "raise the deadline with `auditor audit --timeout SECONDS`.")
+                      "raise the deadline with `auditor audit --timeout SECONDS`.", framework=fw.name)
 
 
 @check("FW004", "compute-proof-failed", "error",
@@ -69,7 +69,7 @@ def compute_proof_failed(snapshot: Snapshot):
         yield Hit(f"{fw.name} {fw.version}: {proof.operation} on {proof.device} failed",
                   [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
                   _fix(proof, "Run the same computation by hand on that device; for GPUs check the driver, the "
-                              "compiled architectures of the build, and `nvidia-smi -q` for errors."))
+                              "compiled architectures of the build, and `nvidia-smi -q` for errors."), framework=fw.name)
 
 
 @check("FW005", "xla-compile-failed", "warning",
@@ -82,7 +82,7 @@ def xla_failed(snapshot: Snapshot):
         yield Hit(f"{fw.name} {fw.version}: XLA compilation failed on {proof.device}",
                   [f"{proof.operation} on {proof.device}: {proof.error}"],
                   _fix(proof, "Set jit_compile=False in the meantime; for GPUs check that ptxas/nvvm from "
-                              "the CUDA toolkit are found (XLA_FLAGS=--xla_gpu_cuda_data_dir=...)."))
+                              "the CUDA toolkit are found (XLA_FLAGS=--xla_gpu_cuda_data_dir=...)."), framework=fw.name)
 
 
 @check("FW008", "torch-compile-failed", "warning",
@@ -98,7 +98,7 @@ def torch_compile_failed(snapshot: Snapshot):
                   [f"{proof.operation} on {proof.device}: {proof.error}"],
                   _fix(proof, "On CPUs install a C++ compiler (`apt-get install g++`); on GPUs reinstall the "
                               "triton that torch pins (`pip install --force-reinstall torch==<installed>`); "
-                              "meanwhile run eagerly (drop torch.compile)."))
+                              "meanwhile run eagerly (drop torch.compile)."), framework=fw.name)
 
 
 @check("FW009", "mixed-precision-failed", "warning",
@@ -114,7 +114,7 @@ def mixed_precision_failed(snapshot: Snapshot):
                   [f"{proof.operation} ({proof.dtype}) on {proof.device}: {proof.error}"],
                   _fix(proof, f"Train in float32 on {proof.device} until this is resolved; check that the "
                               "device supports the dtype natively (bfloat16 needs compute capability 8.0 on "
-                              "NVIDIA GPUs)."))
+                              "NVIDIA GPUs)."), framework=fw.name)
 
 
 @check("FW010", "framework-probe-failed", "warning",
@@ -130,12 +130,12 @@ def probe_failed_after_import(snapshot: Snapshot):
         evidence = [f"probe {fw.name}: `import {fw.name}` worked ({fw.import_seconds} s), then: {fw.probe_error}"]
         if fw.missing_module:
             yield Hit(f"{fw.name} {fw.version} imports, but probing it needs {fw.missing_module}, which is not "
-                      "installed", evidence, f"{_install(fw.missing_module)}, then run the audit again.")
+                      "installed", evidence, f"{_install(fw.missing_module)}, then run the audit again.", framework=fw.name)
         else:
             yield Hit(f"{fw.name} {fw.version} imports, but probing it failed", evidence,
                       f"Make the call the error names by hand after `import {fw.name}` to see its full "
                       "traceback; for device listing errors, check the driver and the *_VISIBLE_DEVICES "
-                      "and JAX_PLATFORMS variables.")
+                      "and JAX_PLATFORMS variables.", framework=fw.name)
 
 
 def _install(module: str) -> str:
@@ -153,6 +153,6 @@ def _failed_proofs(snapshot: Snapshot,
                    wanted: Callable[[ComputeProof], bool]) -> Iterator[tuple[FrameworkFacts, ComputeProof]]:
     """Each proof that failed (not merely deferred) and that a check's predicate selects."""
     for fw in snapshot.frameworks.values():
-        for proof in fw.proofs:
+        for proof in fw.proofs or ():
             if proof.failed and wanted(proof):
                 yield fw, proof

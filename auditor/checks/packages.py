@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
+from auditor import knowledge
 from auditor.checks.base import Hit, check
 from auditor.facts import Snapshot
 
@@ -19,11 +20,24 @@ def conflicting_tensorflow(snapshot: Snapshot):
     owners = {name: pkg for name, pkg in snapshot.packages.items() if "tensorflow" in pkg.modules}
     if len(owners) > 1:
         listed = ", ".join(f"{name} {pkg.version}" for name, pkg in owners.items())
-        keep = "tensorflow" if "tensorflow" in owners else next(iter(owners))
+        keep = _distribution_to_keep(snapshot, owners)
         yield Hit(f"{len(owners)} distributions install the tensorflow module: {listed}",
                   [f"{name} {pkg.version} installs {', '.join(pkg.modules)} (package metadata)" for name, pkg in owners.items()],
                   f"Uninstall all of them, then install one: "
-                  f"`pip uninstall -y {' '.join(owners)} && pip install {keep}=={owners[keep].version}`")
+                  f"`pip uninstall -y {' '.join(owners)} && pip install {keep}"
+                  + (f"=={owners[keep].version}`" if owners[keep].version else "`"))
+
+
+def _distribution_to_keep(snapshot: Snapshot, owners: dict) -> str:
+    """The one the machine can use: up to TensorFlow 2.0 `tensorflow` is the CPU build and
+    `tensorflow-gpu` the GPU one, so a machine with an NVIDIA GPU keeps tensorflow-gpu; from 2.1
+    `tensorflow` itself has GPU support (knowledge: tensorflow-releases, pip-tensorflow-*)."""
+    gpu = owners.get("tensorflow-gpu")
+    old = bool(gpu and gpu.version and knowledge.tensorflow_pip_includes_gpu(gpu.version, "linux") is False)
+    nvidia = snapshot.accelerators.nvidia
+    if old and (nvidia and nvidia.gpus or snapshot.accelerators.jetson):
+        return "tensorflow-gpu"
+    return "tensorflow" if "tensorflow" in owners else next(iter(owners))
 
 
 @check("ENV002", "deprecated-pynvml-distribution", "warning",

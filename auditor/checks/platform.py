@@ -5,8 +5,9 @@ from __future__ import annotations
 from auditor import knowledge
 from auditor.checks.base import Hit, check
 from auditor.facts import Snapshot
-from auditor.probes.apple import MPS_MINIMUM_MACOS
 from auditor.verdicts import capability, version
+
+DEFAULT_MPS_MINIMUM = "12.3"  # the first MPS release (torch 1.12), for a torch the table does not know
 
 
 @check("PLT001", "tensorflow-windows-native-gpu", "warning",
@@ -23,7 +24,7 @@ def tensorflow_windows_gpu(snapshot: Snapshot):
                   [f"host: {host.os_release}", f"{len(nvidia.gpus)} NVIDIA GPU(s) (NVML)",
                    f"TensorFlow {tf_version} (package metadata)"],
                   "Run TensorFlow in WSL2 (`wsl --install`, then `pip install \"tensorflow[and-cuda]\"` inside it), "
-                  "or use PyTorch, whose Windows CUDA wheels come from download.pytorch.org.")
+                  "or use PyTorch, whose Windows CUDA wheels come from download.pytorch.org.", framework="tensorflow")
 
 
 @check("PLT002", "apple-tensorflow-without-metal", "warning",
@@ -34,21 +35,36 @@ def apple_tensorflow_without_metal(snapshot: Snapshot):
     if apple and apple.arm64 and tf and not apple.tensorflow_metal:
         yield Hit(f"TensorFlow {tf.version or tf.distribution_version} is installed without tensorflow-metal: no Apple GPU",
                   [f"macOS {apple.macos_version} arm64", "tensorflow-metal: not installed (package metadata)"],
-                  "`pip install tensorflow-metal`")
+                  "`pip install tensorflow-metal`", framework="tensorflow")
 
 
 @check("PLT003", "macos-too-old-for-mps", "warning",
-       "macOS is older than 12.3, so PyTorch's MPS (Apple GPU) backend is unavailable.",
-       "PyTorch's MPS backend needs macOS 12.3 or later on Apple silicon. On older releases "
-       "torch.backends.mps.is_available() is False and every model runs on the CPU. Source: "
-       "pytorch.org/docs/stable/notes/mps.html.")
+       "macOS is older than the installed PyTorch release needs for MPS (the Apple GPU).",
+       "PyTorch's MPS backend needs a minimum macOS on Apple silicon, and the minimum moved: 12.3 "
+       "when MPS arrived (1.12), 13.0 from torch 2.5, 14.0 (Sonoma) from torch 2.9. Below it "
+       "torch.backends.mps.is_available() is False and every model runs on the CPU; the error text "
+       "of some releases still names the older minimum. The minimum per release is in "
+       "auditor/knowledge/pytorch-releases.json, with its source.")
 def macos_too_old_for_mps(snapshot: Snapshot):
     apple, torch = snapshot.accelerators.apple, snapshot.frameworks.get("torch")
-    minimum = ".".join(map(str, MPS_MINIMUM_MACOS))
-    if apple and apple.arm64 and torch and not apple.mps_eligible:
-        yield Hit(f"macOS {apple.macos_version} is older than {minimum}: PyTorch cannot use the Apple GPU (MPS)",
-                  [f"macOS {apple.macos_version} (platform.mac_ver())"],
-                  f"Update macOS to {minimum} or later.")
+    if not (apple and apple.arm64 and torch and apple.macos_version and version(apple.macos_version)):
+        return
+    release = knowledge.torch_release(torch.version or torch.distribution_version or "")
+    minimum = release.mps_macos_min if release and release.mps_macos_min else DEFAULT_MPS_MINIMUM
+    where = f"torch {release.version} ({release.source})" if release else "the first MPS release"
+    if version(apple.macos_version) < version(minimum):
+        yield Hit(f"macOS {apple.macos_version} is older than {minimum}: torch {torch.version} cannot use the Apple GPU (MPS)",
+                  [f"macOS {apple.macos_version} (platform.mac_ver())", f"MPS needs macOS {minimum} or later for {where}"],
+                  f"Update macOS to {minimum} or later" + _older_mps_release(apple.macos_version) + ".", framework="torch")
+
+
+def _older_mps_release(macos: str) -> str:
+    """', or keep this macOS with torch 2.4 (MPS from macOS 12.3)': the newest release whose MPS runs here."""
+    fitting = [r for r in knowledge.torch_releases() if r.mps_macos_min and version(macos) >= version(r.mps_macos_min)]
+    if not fitting:
+        return ""
+    newest = fitting[-1]
+    return f", or keep this macOS with torch {newest.version} (`pip install \"torch=={newest.version}.*\"`, MPS from macOS {newest.mps_macos_min})"
 
 
 @check("ENV003", "python-outside-framework-range", "warning",
@@ -70,7 +86,7 @@ def python_outside_range(snapshot: Snapshot):
                       [f"Python {python.version} ({python.executable})",
                        f"{name} {release.version}: Python {release.python_min}-{release.python_max} ({release.source})"],
                       f"Create the environment with a Python in {release.python_min}-{release.python_max} "
-                      f"(e.g. `uv venv --python {release.python_max}`), or install a {name} release that supports {python.version}.")
+                      f"(e.g. `uv venv --python {release.python_max}`), or install a {name} release that supports {python.version}.", framework=name)
 
 
 @check("ENV004", "frameworks-want-different-cuda", "warning",
@@ -93,3 +109,32 @@ def frameworks_want_different_cuda(snapshot: Snapshot):
                    f"TensorFlow build: CUDA {tf.build.cuda_version}, cuDNN {tf.build.cudnn_version}"],
                   "Keep them in separate environments (one venv per framework), or pick releases built on the same "
                   "CUDA major.")
+
+
+@check("ENV006", "no-framework-wheel-for-python", "warning",
+       "No framework is installed, and this Python is outside what a framework publishes wheels for.",
+       "Each PyTorch and TensorFlow release publishes wheels for a range of Python versions (its "
+       "Requires-Python and wheel tags). On a Python newer than the newest release supports, `pip "
+       "install` fails with 'No matching distribution found'; on an older one it installs an old "
+       "release. Said only while no framework is installed, for each framework that would not install "
+       "at its newest release, with the release that would.")
+def no_wheel_for_python(snapshot: Snapshot):
+    python = snapshot.machine.python
+    if not python or any(name in snapshot.frameworks for name in ("torch", "tensorflow", "jax")):
+        return
+    running = capability(".".join(python.version.split(".")[:2]))
+    for name, releases in (("torch", knowledge.torch_releases()), ("tensorflow", knowledge.tensorflow_releases())):
+        if not releases:
+            continue
+        newest = releases[-1]
+        if capability(newest.python_min) <= running <= capability(newest.python_max):
+            continue
+        fitting = [r for r in releases if capability(r.python_min) <= running <= capability(r.python_max)]
+        older = (f"{name} {fitting[-1].version} is the newest release with wheels for it (`pip install \"{name}=="
+                 f"{fitting[-1].version}.*\"`)" if fitting else f"no {name} release publishes wheels for it")
+        yield Hit(f"{name} {newest.version} publishes no wheel for Python {python.version}: {older}",
+                  [f"Python {python.version} ({python.executable})",
+                   f"{name} {newest.version}: Python {newest.python_min}-{newest.python_max} ({newest.source})"],
+                  f"Create the environment with Python {newest.python_max} (`uv venv --python {newest.python_max}`), "
+                  f"then `pip install {name}`" + (f"; or install {name} {fitting[-1].version} on this Python" if fitting else "")
+                  + ".", framework=name)

@@ -31,4 +31,4 @@ def tpu_not_usable(snapshot: Snapshot):
             yield Hit(f"{fw.name} {fw.version} cannot use the TPU ({tpu.accelerator_type or 'type unknown'})",
                       [f"TPU signals: {'; '.join(tpu.signals)}", f"{fw.name}: {error}"],
                       f"Install {fw.name}'s TPU build: `{TPU_INSTALL.get(fw.name, 'the TPU build')}`; check that no other "
-                      "process holds the TPU (`sudo lsof -w /dev/accel* /dev/vfio/*`).")
+                      "process holds the TPU (`sudo lsof -w /dev/accel* /dev/vfio/*`).", framework=fw.name)

@@ -5,7 +5,7 @@ The facts live in the JSON files next to this module, one file per topic, each r
 ``schemas/<name>.schema.json`` describes each file and a test enforces it.
 
 This module only reads those files (lazily, once) and answers typed questions about them. It is kept
-import-light on purpose: json, dataclasses, functools and packaging, nothing else.
+import-light on purpose: json, re, dataclasses, functools and packaging, nothing else.
 
 Versions are compared numerically (``packaging.version``), never as strings. Lookups that cannot be
 answered return None (or raise KeyError where the docstring says so); nothing here guesses.
@@ -14,7 +14,8 @@ answered return None (or raise KeyError where the docstring says so); nothing he
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -25,17 +26,27 @@ from packaging.version import InvalidVersion, Version
 __all__ = [
     "ComputeCapability",
     "DriverFloor",
+    "JetsonRelease",
     "TensorflowRelease",
     "TorchRelease",
+    "TorchRocmBuild",
     "TorchVariant",
+    "torch_releases",
     "compute_capability",
+    "driver_floor_for",
     "export_pin",
     "export_rule",
     "family_floor",
+    "gfx_override",
+    "first_cuda_for",
+    "jetson_release",
+    "jetson_release_for_jetpack",
     "last_branch_for",
     "newest_torch_release",
     "tables",
+    "tensorflow_pip_includes_gpu",
     "tensorflow_release",
+    "tensorflow_releases",
     "tensorflow_rule",
     "toolkit_driver",
     "torch_release",
@@ -48,6 +59,8 @@ FILES = (
     "pytorch-releases",
     "tensorflow-releases",
     "export-pins",
+    "jetson",
+    "amd-gfx",
 )
 _OSES = ("linux", "windows")
 
@@ -67,15 +80,18 @@ class ComputeCapability:
     architecture: str  # family name: "Ampere", "Blackwell", ...
     examples: tuple[str, ...]
     source: str
+    first_cuda: str | None = None  # first CUDA toolkit that generates SASS for it, "11.0" for 8.0
 
 
 @dataclass(frozen=True)
 class TorchVariant:
     """One CUDA build of a torch release.
 
-    ``architectures`` is what ``torch.cuda.get_arch_list()`` reports for the Linux x86_64 / Windows
-    wheel (``sm_XY`` = SASS, ``compute_XY`` = PTX). An empty tuple means the list was not verified,
-    not that the build has no GPU code.
+    ``architectures`` is what ``torch.cuda.get_arch_list()`` reports for the Linux x86_64 wheel
+    (``sm_XY`` = SASS, ``compute_XY`` = PTX). An empty tuple means the list was not verified, not
+    that the build has no GPU code. ``platform_architectures`` holds the Windows / Linux aarch64
+    wheels' own lists ("windows", "linux-aarch64") where the table has them; use
+    :meth:`architectures_for` rather than assuming they equal the Linux x86_64 list.
     """
 
     cuda: str  # "12.8"
@@ -83,6 +99,33 @@ class TorchVariant:
     architectures: tuple[str, ...]
     stable: bool
     index_url: str  # https://download.pytorch.org/whl/cu128
+    platform_architectures: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+
+    def architectures_for(self, platform: str) -> tuple[str, ...]:
+        """The compiled architectures of this variant's wheel for "linux-x86_64", "windows" or
+        "linux-aarch64". () means unknown: a platform without its own row never gets the Linux
+        x86_64 list, and an unrecognised platform name gets ()."""
+        key = _TORCH_PLATFORMS.get(str(platform or "").strip().lower())
+        if key == "linux-x86_64":
+            return self.architectures
+        return self.platform_architectures.get(key, ()) if key else ()
+
+
+@dataclass(frozen=True)
+class TorchRocmBuild:
+    """One ROCm build of a torch release. An empty ``gfx_targets`` means the list was not verified."""
+
+    rocm: str  # "6.2.4"
+    index_url: str  # https://download.pytorch.org/whl/rocm6.2.4
+    gfx_targets: tuple[str, ...]  # as torch.cuda.get_arch_list() reports them on ROCm, e.g. ("gfx90a", "gfx1100")
+    source: str
+
+
+_TORCH_PLATFORMS = {
+    "linux-x86_64": "linux-x86_64", "linux_x86_64": "linux-x86_64", "x86_64": "linux-x86_64",
+    "windows": "windows", "win32": "windows", "win_amd64": "windows",
+    "linux-aarch64": "linux-aarch64", "linux_aarch64": "linux-aarch64", "aarch64": "linux-aarch64",
+}
 
 
 @dataclass(frozen=True)
@@ -94,6 +137,9 @@ class TorchRelease:
     rocm: str | None
     pypi_default_variant: str | None  # what plain `pip install torch` gets on Linux x86_64, e.g. "cu128"
     source: str
+    rocm_builds: tuple[TorchRocmBuild, ...] = ()  # every ROCm build of the release, oldest ROCm first
+    mps_macos_min: str | None = None  # minimum macOS of the MPS backend; None before 1.12 (no MPS)
+    aarch64_pypi_variant: str | None = None  # what plain `pip install torch` gets on Linux aarch64: "cpu", "cu130"
 
 
 @dataclass(frozen=True)
@@ -105,6 +151,28 @@ class TensorflowRelease:
     cudnn: str | None
     compute_capabilities: tuple[str, ...]  # as in tf.sysconfig.get_build_info(), e.g. ("sm_60", ..., "compute_90")
     source: str
+    gpu_distribution: str | None = None  # PyPI distribution with the Linux CUDA build: "tensorflow" or "tensorflow-gpu"
+    windows_python_min: str | None = None  # set where the Windows wheels' Python range is recorded
+    windows_python_max: str | None = None
+
+
+@dataclass(frozen=True)
+class JetsonRelease:
+    """One Jetson Linux (L4T) release. ``torch_index`` is where NVIDIA publishes CUDA-enabled torch wheels
+    for it (a redist directory or a pip index URL; None if none is recorded); ``torch_versions`` are the
+    versions verified to be published there (an empty tuple means not verified, not that there are none)."""
+
+    l4t: str  # "35.4.1"
+    jetpack: str  # "5.1.2"
+    cuda: str  # "11.4"
+    socs: tuple[str, ...]  # ("tegra194", "tegra234")
+    torch_index: str | None
+    torch_versions: tuple[str, ...]
+    source: str
+    ubuntu: str | None = None  # "20.04"
+    python: str | None = None  # default system Python, which NVIDIA's wheels target: "3.8"
+    pip: str | None = None  # install command of the documented form
+    preview: bool = False  # developer-preview JetPack
 
 
 # ----------------------------------------------------------------------------------- loading
@@ -205,6 +273,29 @@ def family_floor(cuda_major: int, os: str) -> DriverFloor | None:
     return None
 
 
+def driver_floor_for(cuda: str, os: str) -> DriverFloor | None:
+    """The oldest driver that runs code built with this CUDA ("10.2", "12.4", "12.4.1").
+
+    CUDA 11 and newer: the family (minor-version-compatibility) floor of the major, or the toolkit's own
+    GA driver where that is older (CUDA 11.0 GA shipped with 450.51.05, below the 11.x floor). Running
+    between the family floor and the toolkit driver means a limited feature set (no JIT of PTX newer
+    than the driver, features that need a newer driver fail). CUDA 10.x and older have no minor-version
+    compatibility: the toolkit's own GA driver (:func:`toolkit_driver`). None when unknown.
+    """
+    mm = _major_minor(cuda)
+    if mm is None:
+        return None
+    if mm[0] <= 10:
+        return toolkit_driver(cuda, os)
+    floor = family_floor(mm[0], os)
+    own = toolkit_driver(cuda, os)
+    if floor is None:
+        return own
+    if own is not None and _version(own.driver) < _version(floor.driver):
+        return own
+    return floor
+
+
 def compute_capability(cc: str) -> ComputeCapability | None:
     """Look up a compute capability: "8.6", "sm_86" or "compute_86" (also "sm_120" -> "12.0")."""
     key = _normalise_cc(cc)
@@ -213,7 +304,28 @@ def compute_capability(cc: str) -> ComputeCapability | None:
     for row in _load("compute-capabilities")["rows"]:
         if row["cc"] == key:
             return ComputeCapability(cc=row["cc"], architecture=row["architecture"],
-                                     examples=tuple(row["examples"]), source=row["source"])
+                                     examples=tuple(row["examples"]), source=row["source"],
+                                     first_cuda=row.get("first_cuda"))
+    return None
+
+
+def first_cuda_for(cc: str | tuple[int, int]) -> str | None:
+    """First CUDA toolkit that can generate SASS for a compute capability: "8.0" -> "11.0".
+
+    Accepts "8.6", "sm_86", "compute_86" or (8, 6); the arch-specific / family-specific targets
+    "sm_90a", "sm_120f" give their own first toolkit ("12.0", "12.9"). A framework build made with an
+    older CUDA carries no SASS for that GPU whatever its arch list says. None for an unknown CC.
+    """
+    key = _normalise_cc(cc)
+    if key is None:
+        return None
+    text = cc.strip().lower() if isinstance(cc, str) else ""
+    suffix = text[-1] if text.startswith(("sm_", "compute_")) and text[-1] in "af" else None
+    for row in _load("compute-capabilities")["rows"]:
+        if row["cc"] == key:
+            if suffix is None:
+                return row["first_cuda"]
+            return row.get("first_cuda_variants", {}).get(suffix)
     return None
 
 
@@ -251,13 +363,27 @@ def _torch_releases() -> dict[str, TorchRelease]:
     for row in data["releases"]:
         variants = tuple(
             TorchVariant(cuda=v["cuda"], cudnn=v["cudnn"], architectures=tuple(v["architectures"]),
-                         stable=v["stable"], index_url=pattern.format(variant=v["variant"]))
+                         stable=v["stable"], index_url=pattern.format(variant=v["variant"]),
+                         platform_architectures={p["platform"]: tuple(p["architectures"])
+                                                 for p in v.get("platform_architectures", [])})
             for v in row["variants"])
+        rocm_builds = tuple(
+            TorchRocmBuild(rocm=b["rocm"], index_url=pattern.format(variant=b["variant"]),
+                           gfx_targets=tuple(b["gfx_targets"]), source=b["source"])
+            for b in sorted(row.get("rocm_builds", []), key=lambda b: Version(b["rocm"])))
+        mps = row.get("mps")
         out[row["version"]] = TorchRelease(
             version=row["version"], python_min=row["python_min"], python_max=row["python_max"],
             variants=variants, rocm=row["rocm"], pypi_default_variant=row["pypi_default_variant"],
-            source=row["source"])
+            source=row["source"], rocm_builds=rocm_builds, mps_macos_min=mps["macos_min"] if mps else None,
+            aarch64_pypi_variant=row.get("aarch64_pypi_variant"))
     return out
+
+
+def torch_releases() -> tuple[TorchRelease, ...]:
+    """Every torch minor release in the table, oldest first (compared as versions: 1.13 < 2.0 < 2.10)."""
+    releases = _torch_releases()
+    return tuple(releases[key] for key in sorted(releases, key=Version))
 
 
 def torch_release(version: str) -> TorchRelease | None:
@@ -281,7 +407,8 @@ def _tensorflow_releases() -> dict[str, TensorflowRelease]:
         out[row["version"]] = TensorflowRelease(
             version=row["version"], python_min=row["python_min"], python_max=row["python_max"],
             cuda=row["cuda"], cudnn=row["cudnn"], compute_capabilities=tuple(row["compute_capabilities"]),
-            source=row["source"])
+            source=row["source"], gpu_distribution=row.get("gpu_distribution"),
+            windows_python_min=row.get("windows_python_min"), windows_python_max=row.get("windows_python_max"))
     return out
 
 
@@ -291,12 +418,93 @@ def tensorflow_release(version: str) -> TensorflowRelease | None:
     return None if key is None else _tensorflow_releases().get(key)
 
 
+def tensorflow_releases() -> tuple[TensorflowRelease, ...]:
+    """Every TensorFlow minor release in the table, oldest first."""
+    return tuple(sorted(_tensorflow_releases().values(), key=lambda r: Version(r.version)))
+
+
 def tensorflow_rule(rule_id: str) -> str:
     """A TensorFlow platform rule's value as text ("windows-native-gpu-last" -> "2.10"); KeyError if unknown."""
     for row in _load("tensorflow-releases")["platform_rules"]:
         if row["id"] == rule_id:
             return row["value"]
     raise KeyError(rule_id)
+
+
+def tensorflow_pip_includes_gpu(version: str, os: str) -> bool | None:
+    """Whether the plain `tensorflow` PyPI wheel of this version carries the CUDA GPU build on ``os``.
+
+    True from 2.1 on Linux (and on Windows up to 2.10, the last native-Windows GPU release) and for the
+    single exception 1.15.0; False for 2.0.x, 1.15.2+ and older releases, where GPU support is only in
+    `tensorflow-gpu` (whose 2.12.0 is an install-time error stub). None for a version outside the table.
+    """
+    column = _os(os)
+    wanted = _version(version)
+    if wanted is None or tensorflow_release(version) is None:
+        return None
+    exceptions = {_version(v) for v in tensorflow_rule("pip-tensorflow-includes-gpu-exceptions").split(",")}
+    if Version(wanted.base_version) in exceptions:
+        return True
+    mm = wanted.release[:2]
+    if mm < _major_minor(tensorflow_rule("pip-tensorflow-includes-gpu-from")):
+        return False
+    if column == "windows":
+        return mm <= _major_minor(tensorflow_rule("windows-native-gpu-last"))
+    return True
+
+
+# ----------------------------------------------------------------------------------- Jetson
+
+
+def _leading_version(text: str) -> Version | None:
+    """ "R35.4.1" / "r36.4" / "5.1.2-b104" / "35.4.1-20230801124926" -> the leading dotted number;
+    also the first line of /etc/nv_tegra_release ("# R35 (release), REVISION: 4.1, ...") -> 35.4.1."""
+    tegra = re.match(r"\s*#?\s*R(\d+)\s*\(\w+\),\s*REVISION:\s*(\d+(?:\.\d+)*)", str(text))
+    if tegra:
+        return _version(f"{tegra.group(1)}.{tegra.group(2)}")
+    match = re.match(r"\s*[rR]?(\d+(?:\.\d+)*)", str(text))
+    return None if match is None else _version(match.group(1))
+
+
+def _jetson_row(row: dict) -> JetsonRelease:
+    return JetsonRelease(l4t=row["l4t"], jetpack=row["jetpack"], cuda=row["cuda"], socs=tuple(row["socs"]),
+                         torch_index=row["torch_index"], torch_versions=tuple(row["torch_versions"]),
+                         source=row["source"], ubuntu=row.get("ubuntu"), python=row.get("python"),
+                         pip=row.get("pip"), preview=bool(row.get("preview", False)))
+
+
+def jetson_release(l4t: str) -> JetsonRelease | None:
+    """The Jetson Linux row for an L4T version ("35.4.1", "R35.4.1", "36.4").
+
+    An exact match wins; otherwise the newest row of the same major.minor that is not newer than it
+    ("35.6.2" -> the 35.6.1 row). None for an unknown release line or an unparsable string.
+    """
+    wanted = _leading_version(l4t)
+    if wanted is None or len(wanted.release) < 2:
+        return None
+    rows = [(v, row) for row in _load("jetson")["releases"] if (v := _version(row["l4t"])) is not None]
+    exact = [row for v, row in rows if v == wanted]
+    if exact:
+        return _jetson_row(exact[0])
+    same_minor = [(v, row) for v, row in rows if v.release[:2] == wanted.release[:2] and v <= wanted]
+    if not same_minor:
+        return None
+    return _jetson_row(max(same_minor, key=lambda pair: pair[0])[1])
+
+
+def jetson_release_for_jetpack(jetpack: str) -> JetsonRelease | None:
+    """The Jetson Linux row of a JetPack version ("5.1.2", "6.0", "5.1.2-b104" as apt reports it).
+
+    Where several L4T releases carry the same JetPack number (6.0 DP and GA, 7.0 on 38.2 and 38.2.1)
+    the newest L4T wins. None for an unknown JetPack.
+    """
+    wanted = _leading_version(jetpack)
+    if wanted is None:
+        return None
+    rows = [row for row in _load("jetson")["releases"] if _version(row["jetpack"]) == wanted]
+    if not rows:
+        return None
+    return _jetson_row(max(rows, key=lambda row: _version(row["l4t"])))
 
 
 # ----------------------------------------------------------------------------------- export paths
@@ -363,3 +571,25 @@ def export_tool_for_torch(tool: str, torch_version: str) -> str | None:
         if fits:
             fitting.append(release)
     return str(max(fitting)) if fitting else None
+
+
+# ----------------------------------------------------------------------------------- AMD
+
+
+@dataclass(frozen=True)
+class GfxOverride:
+    """HSA_OVERRIDE_GFX_VERSION that runs an unlisted gfx target as a listed one (a workaround)."""
+
+    target: str  # "gfx1032"
+    value: str  # "10.3.0"
+    runs_as: str  # "gfx1030"
+    note: str
+    source: str
+
+
+def gfx_override(target: str) -> GfxOverride | None:
+    """The community override for a gfx target no official build lists; None when none is known."""
+    for row in _load("amd-gfx")["overrides"]:
+        if row["target"] == target.strip().lower():
+            return GfxOverride(row["target"], row["value"], row["runs_as"], row["note"], row["source"])
+    return None

@@ -8,6 +8,7 @@ from auditor.probes.base import ChildProbe, InlineProbe
 from auditor.probes.cpu import collect_cpu
 from auditor.probes.cuda_toolkit import collect_cuda_toolkit
 from auditor.probes.host import collect_host, collect_python
+from auditor.probes.jetson import collect_jetson
 from auditor.probes.memory import collect_memory
 from auditor.probes.nvidia_kernel import collect_nvidia_kernel
 from auditor.probes.packages import collect_packages
@@ -33,6 +34,7 @@ INLINE_PROBES = (
     InlineProbe("cuda-toolkit", "accelerators.cuda_toolkit", collect_cuda_toolkit),
     InlineProbe("amd", "accelerators.amd", collect_amd),
     InlineProbe("apple", "accelerators.apple", collect_apple),
+    InlineProbe("jetson", "accelerators.jetson", collect_jetson),
     InlineProbe("visibility", "accelerators.visibility", collect_visibility),
 )
 # Started in this order, slowest first: importing TensorFlow is the floor of a full audit,

@@ -7,6 +7,7 @@ from typing import Optional
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from auditor.builds import jetson_of
 from auditor.checks.base import Finding
 from auditor.facts import ComputeProof, FrameworkDevice, FrameworkFacts, Snapshot
 from auditor.profiles.document import FRAMEWORKS, ComputeRequirement, FrameworkRequirement
@@ -96,6 +97,9 @@ def best_kind(snapshot: Snapshot) -> tuple[str, str]:
     acc = snapshot.accelerators
     if acc.nvidia and acc.nvidia.gpus:
         return "cuda", f"{len(acc.nvidia.gpus)} NVIDIA GPU(s)"
+    jetson = jetson_of(snapshot)
+    if jetson:
+        return "cuda", f"a Jetson's integrated GPU ({jetson.model or jetson.soc or 'module unknown'})"
     if acc.amd and acc.amd.gpus:
         return "rocm", f"{len(acc.amd.gpus)} AMD GPU(s)"
     if acc.tpu and (acc.tpu.chip_count or acc.tpu.device_nodes):
@@ -116,12 +120,14 @@ def device_kind(framework: FrameworkFacts, device: FrameworkDevice, snapshot: Sn
     return "mps" if apple and apple.mps_eligible else "gpu"
 
 
-def compute_result(entry: ComputeRequirement, snapshot: Snapshot, findings: list[Finding]) -> RequirementResult:
+def compute_result(entry: ComputeRequirement, snapshot: Snapshot, findings: list[Finding],
+                   goal_frameworks: tuple[str, ...] = ()) -> RequirementResult:
+    """``goal_frameworks``: the frameworks the profile names; a fix installs one of them."""
     key, title = f"compute.{entry.requirement_id()}", _compute_title(entry)
     best, found = best_kind(snapshot)
     kinds = _accepted_kinds(entry.device, best)
     names = entry.framework or tuple(name for name in FRAMEWORKS if name in snapshot.frameworks) or FRAMEWORKS
-    evidence, proven_kinds, failed, unrun = [], set(), [], []
+    evidence, proven_kinds, failed, unrun, unmeasured = [], set(), [], [], []
     if "best" in entry.device:
         evidence.append(f"best accelerator here: {found} ({best})")
     for name in names:
@@ -129,10 +135,20 @@ def compute_result(entry: ComputeRequirement, snapshot: Snapshot, findings: list
         if framework is None:
             evidence.append(f"{name}: not installed")
             continue
-        label = f"{DISPLAY_NAMES.get(name, name)} {framework.version or framework.distribution_version}"
+        label = f"{DISPLAY_NAMES.get(name, name)} {framework.version or framework.distribution_version or '(version unknown)'}"
         if framework.probe.status != "ok":
             evidence.append(f"{label}: nothing proven, probe {framework.probe.status}: {framework.probe.reason}")
             (unrun if framework.probe.status == "skipped" else failed).append(name)
+            continue
+        if framework.devices is None or framework.proofs is None:
+            reason = _known_unable(framework, kinds, snapshot)
+            if reason:  # known facts rule it out: the fix is the build for this machine, below
+                evidence.append(f"{label}: {reason}")
+            else:
+                unmeasured.append(name)
+                evidence.append(f"{label}: not measured here ("
+                                + ("its devices were not listed" if framework.devices is None else "no proof was run")
+                                + "); nothing known rules it out")
             continue
         kinds_of = {device.id: device_kind(framework, device, snapshot) for device in framework.devices}
         # A proof left for --deep counts only where the entry asks for a compiler: otherwise the
@@ -161,8 +177,28 @@ def compute_result(entry: ComputeRequirement, snapshot: Snapshot, findings: list
         return RequirementResult(key, title, "warn", evidence)
     if proven_kinds:
         return RequirementResult(key, title, "pass", evidence)
+    if unmeasured:  # unknown is never a failure: say how to measure it
+        return RequirementResult(key, title, "warn", evidence,
+                                 "Not measured here: run `auditor check` on the machine itself, which runs the "
+                                 "computation on the device and compares it with a float64 reference.")
     return RequirementResult(key, title, unmet(entry.severity), evidence,
-                             _compute_fix(entry, snapshot, findings, names, best, failed, unrun))
+                             _compute_fix(entry, snapshot, findings,
+                                          tuple(n for n in names if n in goal_frameworks) or names, best, failed, unrun))
+
+
+def _known_unable(framework: FrameworkFacts, kinds: set[str], snapshot: Snapshot) -> Optional[str]:
+    """Why a framework whose proofs were not recorded still cannot meet the requirement, from what
+    is known: a build without the wanted backend, or a device list without the wanted kind."""
+    variant = framework.build.variant if framework.build else None
+    if variant and not kinds & ({"cpu", variant} | ({"gpu"} if variant in ("cuda", "rocm") else set())) \
+            and not (variant == "cpu" and kinds & {"mps", "tpu", "xpu"}):
+        return f"its {variant} build cannot run on {' or '.join(sorted(kinds))}"
+    if framework.devices is not None:
+        kinds_of = {device_kind(framework, device, snapshot) for device in framework.devices}
+        if not kinds_of & kinds:
+            seen = ", ".join(d.id for d in framework.devices) or "no device"
+            return f"it sees {seen}, none of them {' or '.join(sorted(kinds))}"
+    return None
 
 
 def _accepted_kinds(devices: tuple[str, ...], best: str) -> set[str]:

@@ -140,6 +140,10 @@ class AcceleratorRequirement:
     min_driver: Optional[VersionText] = field(
         default=None, metadata=doc("NVIDIA driver version, such as \"535.104.05\" (concerns NVIDIA GPUs only)."))
     severity: Optional[Severity] = field(default=None, metadata=doc("error (default) or warning."))
+    capacity_severity: Optional[Severity] = field(
+        default=None, metadata=doc("For devices of the kind that are present but below min-memory-gib or "
+                                   "min-compute-capability: error or warning (default: severity). Built-in "
+                                   "profiles warn: a small GPU is small, not broken."))
 
 
 @dataclass(frozen=True)
@@ -240,3 +244,10 @@ class ProfileDocument:
     exports: tuple[ExportRequirement, ...] = ()
     checks: Optional[CheckPolicy] = None
     waivers: tuple[Waiver, ...] = ()
+
+    def named_frameworks(self) -> tuple[str, ...]:
+        """The frameworks its [[frameworks]] and [[compute]] entries name, in their order: the goal's
+        own, whose fixes come first (a TensorFlow goal is never told to install torch)."""
+        named = [Requirement(text).name for entry in self.frameworks for text in entry.any_of]
+        named += [name for entry in self.compute for name in (entry.framework or ())]
+        return tuple(name for name in dict.fromkeys(named) if name in FRAMEWORKS)

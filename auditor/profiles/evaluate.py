@@ -29,9 +29,14 @@ def evaluate(profile: Profile, report: Report, selection: Optional[Selection] = 
     if document.accelerator:
         results += accelerator_results(document.accelerator, snapshot, report.findings)
     results += [framework_result(entry, snapshot) for entry in document.frameworks]
-    results += [compute_result(entry, snapshot, report.findings) for entry in document.compute]
+    results += [compute_result(entry, snapshot, report.findings, document.named_frameworks())
+                for entry in document.compute]
     results += [export_result(entry, snapshot, report.findings) for entry in document.exports]
-    results += check_results(document, report.findings, selection or Selection())
+    # A finding about a framework the goal does not name is not the goal's concern (a TensorFlow goal
+    # is not failed, nor told to reinstall torch, because torch is a CPU build).
+    named = document.named_frameworks()
+    findings = [f for f in report.findings if not (named and f.framework and f.framework not in named)]
+    results += check_results(document, findings, selection or Selection())
     return ProfileVerdict(profile.name, document.description, profile.source, results)
 
 

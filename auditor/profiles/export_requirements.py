@@ -1,8 +1,9 @@
 """Requirements on export and serving paths: a tiny model converted, run in the target runtime, compared.
 
 A path missing from the snapshot was not checked: that happens only when a snapshot saved
-without it is replayed (`auditor check` itself checks the paths its profiles name). It counts
-as not ready, since a CI gate must not pass on something nobody ran.
+without it is replayed (`auditor check` itself checks the paths its profiles name). Unknown is
+never a failure: it warns "not checked here" (a gate that wants certainty runs `auditor check`
+on the machine, or fails on warnings with `--fail-on warning`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def export_result(entry: ExportRequirement, snapshot: Snapshot, findings: list[F
     if any(all(_ready(snapshot.exports.get(name)) for name in paths) for paths in entry.any_of):
         return RequirementResult(key, title, "pass", evidence)
     first_gap = next(name for name in entry.any_of[0] if not _ready(snapshot.exports.get(name)))
+    if any(all(_ready(snapshot.exports.get(name)) or name not in snapshot.exports for name in paths)
+           for paths in entry.any_of):  # an alternative that may be ready: it was only not checked
+        return RequirementResult(key, title, "warn", evidence, NOT_CHECKED_FIX)
     return RequirementResult(key, title, unmet(entry.severity), evidence,
                              _fix(first_gap, snapshot.exports.get(first_gap), snapshot, findings))
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from packaging.version import Version
-
-from auditor import knowledge
+from auditor.builds import FittedBuild, gpu_build_for, torch_rocm_build
 from auditor.checks.tpu import TPU_INSTALL
 from auditor.facts import Snapshot
 from auditor.readiness import DISPLAY_NAMES
-from auditor.verdicts import FittedBuild, gpu_build_for
 
 # Sources: pytorch.org/get-started/locally (ROCm wheels at download.pytorch.org/whl/rocmX.Y;
 # the macOS arm64 wheel on PyPI includes MPS); tensorflow.org/install/pip (tensorflow-rocm is
@@ -23,12 +20,9 @@ def accelerator_build(snapshot: Snapshot, framework: str, kind: str) -> FittedBu
     if kind in ("cuda", "gpu"):
         return gpu_build_for(snapshot, framework)
     if kind == "rocm":
-        installed = snapshot.frameworks.get(framework)
-        release = knowledge.torch_release(installed.version) if framework == "torch" and installed else None
-        if release and release.rocm:
-            pin = Version(installed.version).base_version
-            return FittedBuild(f"pip install torch=={pin} --index-url https://download.pytorch.org/whl/rocm{release.rocm}",
-                               f"the ROCm {release.rocm} build of torch {release.version}")
+        if framework == "torch":
+            installed = snapshot.frameworks.get(framework)
+            return torch_rocm_build(snapshot, installed.version if installed else None)
         if framework in ROCM_INSTALL:
             return FittedBuild(ROCM_INSTALL[framework], f"AMD's ROCm build of {name}")
         return FittedBuild(None, f"install {name}'s ROCm build (see its installation guide)")

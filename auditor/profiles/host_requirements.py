@@ -90,16 +90,29 @@ def accelerator_results(requirement: AcceleratorRequirement, snapshot: Snapshot,
     kind = requirement.kind or "any"
     count = requirement.min_count or 1
     devices = _devices(kind, snapshot)
-    qualifying, evidence = 0, []
+    qualifying, unmeasured, evidence = 0, 0, []
     for device in devices:
-        shortfalls = _shortfalls(device, requirement)
-        qualifying += not shortfalls
-        evidence.append(f"{device.label}: " + ("; ".join(shortfalls) if shortfalls else "meets the minimums"))
+        shortfalls, unknown = _shortfalls(device, requirement)
+        qualifying += not shortfalls and not unknown
+        unmeasured += not shortfalls and bool(unknown)
+        evidence.append(f"{device.label}: " + ("; ".join(shortfalls + unknown) if shortfalls or unknown
+                                                else "meets the minimums"))
     if not devices:
         evidence += _absence_evidence(kind, snapshot)
     title = _accelerator_title(kind, count, requirement)
     if qualifying >= count:
         results = [RequirementResult("accelerator", title, "pass", evidence)]
+    elif qualifying + unmeasured >= count:  # unknown is never a failure
+        results = [RequirementResult("accelerator", title, "warn", evidence,
+                                     "Not measured here: `nvidia-smi --query-gpu=name,memory.total,compute_cap "
+                                     "--format=csv` on the machine shows them (NVML reports no memory for "
+                                     "unified-memory GPUs).")]
+    elif len(devices) >= count:  # the devices are there, only smaller than the goal recommends
+        evidence.insert(0, f"{len(devices)} {KIND_WORDS[kind][len(devices) > 1]} found, "
+                           f"{qualifying} meeting the minimums")
+        results = [RequirementResult("accelerator", title, unmet(requirement.capacity_severity or requirement.severity),
+                                     evidence, f"Use a larger device for this goal ({title[0].lower()}{title[1:]}), "
+                                     "or expect smaller batches and models.")]
     else:
         evidence.insert(0, f"{qualifying} of the required {count} {KIND_WORDS[kind][count > 1]} found")
         access = next((f for f in findings if f.code in ACCESS_CHECKS and f.severity == "error" and f.fix), None)
@@ -133,20 +146,21 @@ def _devices(kind: str, snapshot: Snapshot) -> list[_Device]:
     return devices
 
 
-def _shortfalls(device: _Device, requirement: AcceleratorRequirement) -> list[str]:
-    shortfalls = []
+def _shortfalls(device: _Device, requirement: AcceleratorRequirement) -> tuple[list[str], list[str]]:
+    """(known shortfalls, minimums that could not be measured)."""
+    shortfalls, unknown = [], []
     if requirement.min_memory_gib is not None:
         if device.memory_bytes is None:
-            shortfalls.append("memory unknown")
+            unknown.append("memory not measured here")
         elif device.memory_bytes < requirement.min_memory_gib * GIB:
             shortfalls.append(f"{device.memory_bytes / GIB:.1f} GiB < {_gib(requirement.min_memory_gib)}")
     if requirement.min_compute_capability and device.nvidia:
         wanted = _version(requirement.min_compute_capability)
         if device.compute_capability is None:
-            shortfalls.append("compute capability unknown")
+            unknown.append("compute capability not measured here")
         elif _version(device.compute_capability) < wanted:
             shortfalls.append(f"compute capability {device.compute_capability} < {requirement.min_compute_capability}")
-    return shortfalls
+    return shortfalls, unknown
 
 
 def _absence_evidence(kind: str, snapshot: Snapshot) -> list[str]:
@@ -178,6 +192,9 @@ def _driver_result(kind: str, requirement: AcceleratorRequirement, snapshot: Sna
     nvidia, kernel = snapshot.accelerators.nvidia, snapshot.accelerators.nvidia_kernel
     driver = (nvidia.driver_version if nvidia else None) or (kernel.driver_version if kernel else None)
     if driver is None:
+        if nvidia and nvidia.gpus:  # GPUs are described but the driver version was not recorded
+            return RequirementResult("accelerator.driver", title, "warn", ["driver version not measured here"],
+                                     "Not measured here: `nvidia-smi` on the machine shows the driver version.")
         if kind != "cuda":
             return RequirementResult("accelerator.driver", title, "pass",
                                      ["no NVIDIA driver here; the minimum concerns NVIDIA GPUs only"])

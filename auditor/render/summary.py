@@ -104,9 +104,10 @@ def accelerator_lines(snapshot: Snapshot) -> list[tuple[str, str]]:
     for fw in snapshot.frameworks.values():
         if fw.probe.status == "ok":
             seen = [f"{d.id} {d.name or ''}".strip() + (f" (NVML GPU {d.nvml_index})" if d.nvml_index is not None else "")
-                    for d in fw.devices if d.kind != "cpu"]
+                    for d in fw.devices or () if d.kind != "cpu"]
             errors = [f"{backend}: {error}" for backend, error in fw.runtime.backend_errors.items()] if fw.runtime else []
-            rows.append((f"{DISPLAY_NAMES.get(fw.name, fw.name)} sees", "; ".join(seen + errors) or "CPU only"))
+            unlisted = ["devices not listed (unknown)"] if fw.devices is None else []
+            rows.append((f"{DISPLAY_NAMES.get(fw.name, fw.name)} sees", "; ".join(unlisted + seen + errors) or "CPU only"))
     return rows
 
 
@@ -148,9 +149,11 @@ PROOF_COLUMNS = ("Device", "Dtype", "Mode", "Workloads", "Result (max error)", "
 def proof_rows(fw: FrameworkFacts) -> list[tuple[str, ...]]:
     """One row per device, dtype and mode (eager or a compiler) whose workloads all passed,
     then one per failed or deferred proof."""
+    if fw.proofs is None:
+        return [("-", "-", "-", "-", "not run: this snapshot records no proof", "-")] if fw.probe.status == "ok" else []
     passed: dict[tuple, list] = {}
     others = []
-    for proof in fw.proofs:
+    for proof in fw.proofs or ():
         # JAX has no eager mode: everything it runs is jit-compiled by XLA.
         mode = proof.compiler or ("jit" if fw.name == "jax" else "eager")
         workload = proof.workload or "matmul"
