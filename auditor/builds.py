@@ -254,12 +254,18 @@ def torch_jetson_build(snapshot: Snapshot) -> FittedBuild:
         return FittedBuild(None, "install NVIDIA's PyTorch wheel for this JetPack release (developer.nvidia.com, "
                                  "\"Installing PyTorch for Jetson Platform\"); the L4T release was not recorded here")
     name = f"JetPack {release.jetpack} (L4T {release.l4t}, CUDA {release.cuda})"
-    if not release.torch_index:
-        return FittedBuild(None, f"NVIDIA publishes no PyTorch wheel index for {name} in the knowledge tables")
-    if release.torch_index.endswith((".whl",)):
-        return FittedBuild(f"pip install {release.torch_index}", f"NVIDIA's PyTorch wheel for {name}")
-    return FittedBuild(f"pip install torch --index-url {release.torch_index}",
-                       f"NVIDIA's PyTorch wheels for {name}; the generic PyPI aarch64 wheel has no Jetson GPU support")
+    command = release.pip or (f"pip install torch --index-url {release.torch_index}" if release.torch_index else None)
+    if not command:
+        return FittedBuild(None, f"NVIDIA publishes no PyTorch wheel for {name} in the knowledge tables: build torch "
+                                 "from source (NVIDIA's \"PyTorch for Jetson\" forum thread has the steps)")
+    python = snapshot.machine.python
+    running = ".".join(python.version.split(".")[:2]) if python else None
+    if release.python and running and running != release.python:
+        return FittedBuild(None, f"NVIDIA's PyTorch wheels for {name} are built for Python {release.python}, and this "
+                                 f"is Python {python.version}: create the environment with Python {release.python}, "
+                                 f"then `{command}`; or build torch from source for this Python")
+    return FittedBuild(command, f"NVIDIA's PyTorch wheels for {name}; the generic PyPI aarch64 wheel has no Jetson "
+                                "GPU support")
 
 
 # ----------------------------------------------------------------------------------- torch ROCm

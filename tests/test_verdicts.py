@@ -301,13 +301,17 @@ def test_a_tensorflow_1_cpu_package_is_told_to_use_tensorflow_gpu_and_both_keep_
 
 
 def test_a_jetson_with_the_generic_pypi_wheel_gets_nvidias_jetson_wheels(machine):
-    machine.machine.host.architecture = "aarch64"
+    machine.machine.host.architecture, machine.machine.python.version = "aarch64", "3.10.12"
     machine.accelerators.jetson = JetsonFacts(model="NVIDIA Jetson AGX Orin Developer Kit", soc="tegra234",
                                               l4t_release="36.4.3")
     machine.frameworks["torch"] = framework(version="2.9.1+cpu", variant="cpu", cuda=None, archs=[], devices=("cpu",))
     found = finding(machine, "GPU009")
     assert "L4T 36.4.3" in found.evidence[0]
-    assert "pip uninstall -y torch && pip install torch --index-url https://pypi.jetson-ai-lab.io/jp6/cu126" in found.fix
+    assert "pip uninstall -y torch && pip3 install torch --index-url https://pypi.jetson-ai-lab.io/jp6/cu126" in found.fix
+    machine.machine.python.version = "3.12.3"  # NVIDIA's JetPack 6 wheels are for Python 3.10
+    found = finding(machine, "GPU009")
+    assert "are built for Python 3.10, and this is Python 3.12.3: create the environment with Python 3.10" in found.fix
+    machine.machine.python.version = "3.10.12"
     machine.machine.host.architecture = "x86_64"  # an SDK image's stray /etc/nv_tegra_release is no Jetson
     assert "GPU009" not in [f.code for f in run_checks(machine)]
 
