@@ -176,8 +176,7 @@ def _torch_command(runnable: list[_Candidate], installed, torch_version: Optiona
                    driver: Optional[str], os: str) -> FittedBuild:
     best = max(runnable, key=lambda c: capability(c.variant.cuda))
     release = best.release
-    pin = (f"=={Version(torch_version).base_version}" if installed and release.version == installed.version
-           else f"=={release.version}.*")
+    pin = _pin(release, installed, torch_version)
     kernels = f"has kernels for compute capability {', '.join(capabilities)}" if capabilities else \
         "is the newest CUDA build (the GPUs' compute capability is unknown here)"
     if not best.exact:
@@ -193,6 +192,13 @@ def _torch_command(runnable: list[_Candidate], installed, torch_version: Optiona
                  for c in sorted(runnable, key=lambda c: capability(c.variant.cuda), reverse=True)]
         reason += f"; the driver version is unknown here (`nvidia-smi` shows it): {', '.join(needs)}"
     return FittedBuild(f"pip install torch{pin} --index-url {best.variant.index_url}", reason)
+
+
+def _pin(release: knowledge.TorchRelease, installed, torch_version: Optional[str]) -> str:
+    """Keep the installed release exactly (its public version, without +cpu); any other release by minor."""
+    if installed and release.version == installed.version:
+        return f"=={Version(torch_version).base_version}"
+    return f"=={release.version}.*"
 
 
 def _variant_name(variant: knowledge.TorchVariant) -> str:
@@ -296,8 +302,7 @@ def torch_rocm_build(snapshot: Snapshot, torch_version: Optional[str]) -> Fitted
         builds = [b for b in release.rocm_builds if b.gfx_targets and all(t in b.gfx_targets for t in targets)]
         if builds:
             best = max(builds, key=lambda b: Version(b.rocm))
-            pin = (f"=={Version(torch_version).base_version}" if installed and release.version == installed.version
-                   else f"=={release.version}.*")
+            pin = _pin(release, installed, torch_version)
             listed = f"lists {', '.join(targets)}" if targets else "is the newest ROCm build (the gfx target is unknown here)"
             return FittedBuild(f"pip install torch{pin} --index-url {best.index_url}",
                                f"the ROCm {best.rocm} build of torch {release.version} {listed}")
@@ -326,7 +331,7 @@ def gpu_build_for(snapshot: Snapshot, framework: str) -> FittedBuild:
     """How to get a GPU build of this framework on this machine: the command when there is one."""
     installed = snapshot.frameworks.get(framework)
     if framework == "torch":
-        return torch_cuda_build(snapshot, installed.version or installed.distribution_version if installed else None)
+        return torch_cuda_build(snapshot, (installed.version or installed.distribution_version) if installed else None)
     if framework == "tensorflow":
         return tensorflow_gpu_build(snapshot)
     if framework == "jax":

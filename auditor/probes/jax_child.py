@@ -8,7 +8,6 @@ and each proof's result reports the device it really ran on.
 from __future__ import annotations
 
 import os
-import time
 
 from auditor.probes.base import LOOK_FOR_TPU
 from auditor.probes.child import describe_exception

@@ -7,7 +7,6 @@ device a result really came from is read off the result tensor, not assumed.
 from __future__ import annotations
 
 import os
-import time
 
 from auditor.probes.base import DEEP, LOOK_FOR_TPU
 from auditor.probes.child import describe_exception

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import time
 
 from auditor.probes.base import DEEP
 from auditor.probes.loaded_libraries import library_version, loaded_libraries

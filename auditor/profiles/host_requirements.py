@@ -8,6 +8,7 @@ from typing import Optional
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from auditor.builds import driver_version
 from auditor.checks.base import Finding
 from auditor.facts import Snapshot
 from auditor.profiles.document import AcceleratorRequirement, MachineRequirement, PythonRequirement
@@ -189,8 +190,7 @@ def _accelerator_title(kind: str, count: int, requirement: AcceleratorRequiremen
 
 def _driver_result(kind: str, requirement: AcceleratorRequirement, snapshot: Snapshot) -> RequirementResult:
     title = f"NVIDIA driver {requirement.min_driver} or newer"
-    nvidia, kernel = snapshot.accelerators.nvidia, snapshot.accelerators.nvidia_kernel
-    driver = (nvidia.driver_version if nvidia else None) or (kernel.driver_version if kernel else None)
+    nvidia, driver = snapshot.accelerators.nvidia, driver_version(snapshot)
     if driver is None:
         if nvidia and nvidia.gpus:  # GPUs are described but the driver version was not recorded
             return RequirementResult("accelerator.driver", title, "warn", ["driver version not measured here"],
