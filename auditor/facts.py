@@ -16,7 +16,10 @@ for a unified-memory GPU, a snapshot written by another tool lacks the driver), 
 devices were not listed, distinct from an empty list, "it saw none"), ``FrameworkFacts.proofs``
 (None: no proof was run, distinct from a failed one and from one ``skipped`` by mode) and
 ``PackageFacts.version``. Checks and requirements never fail on an unknown; they say it was not
-measured here, and how to measure it.
+measured here, and how to measure it. 1.5 added what real recorded outputs hold: an NVIDIA GPU's
+PCIe link and clock-event reasons, MIG profiles, an AMD GPU's partition, an Arm CPU's core name,
+and widened ``NvidiaGpu.mig_instances`` (None: not listed, as when ``nvidia-smi -L`` did not answer)
+and ``CpuFacts.architecture`` (None: a fake root whose tree does not say).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 
 ProbeStatus = Literal["ok", "absent", "error", "timeout", "crashed", "skipped"]
 
@@ -82,7 +85,7 @@ class HostFacts:
 class CpuFacts:
     vendor: Optional[str]
     model: Optional[str]
-    architecture: str
+    architecture: Optional[str]  # x86_64, aarch64, ppc64le, riscv64; None when the tree does not say
     logical_cpus: Optional[int]
     physical_cores: Optional[int]
     affinity_cpus: Optional[int]  # CPUs this process may be scheduled on
@@ -156,6 +159,7 @@ class MigInstance:
     index: int
     uuid: Optional[str] = None
     memory_total_bytes: Optional[int] = None
+    profile: Optional[str] = None  # "1g.10gb", "3g.40gb": the GPU instance profile
 
 
 @dataclass
@@ -171,10 +175,19 @@ class NvidiaGpu:
     pci_bus_id: Optional[str] = None
     mig_mode_current: Optional[bool] = None
     mig_mode_pending: Optional[bool] = None
-    mig_instances: list[MigInstance] = field(default_factory=list)
+    mig_instances: Optional[list[MigInstance]] = field(default_factory=list)  # None: not listed
     compute_mode: Optional[str] = None  # Default, Exclusive_Process, Prohibited
     power_limit_watts: Optional[float] = None
     process_count: Optional[int] = None
+    # The PCIe link as trained now and at most (GPU and slot together); an idle GPU lowers its
+    # generation to save power, so only a width below the maximum means a degraded link.
+    pcie_link_gen_current: Optional[int] = None
+    pcie_link_gen_max: Optional[int] = None
+    pcie_link_width_current: Optional[int] = None
+    pcie_link_width_max: Optional[int] = None
+    # Why the clocks are held down now: "gpu_idle", "sw_power_cap", "hw_slowdown", "sw_thermal_slowdown"...
+    # (NVML's clocks-event reason names); [] none active, None not read.
+    clock_event_reasons: Optional[list[str]] = None
     errors: list[str] = field(default_factory=list)  # queries the driver refused for this GPU
     # Queries whose text was not UTF-8: their fields hold it decoded with U+FFFD replacement characters.
     not_utf8: list[str] = field(default_factory=list)
@@ -226,6 +239,8 @@ class AmdGpu:
     compute_units: Optional[int] = None
     render_node: Optional[str] = None  # /dev/dri/renderD128
     pci_address: Optional[str] = None
+    # The compute partition of its physical GPU (MI300 CPX shows each as a KFD node); None when whole
+    partition: Optional[int] = None
 
 
 @dataclass

@@ -24,6 +24,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -33,6 +34,7 @@ import pytest
 FAKES = Path(__file__).parent / "fakes"
 SOURCE = FAKES / "nvml" / "fake_nvml.c"
 SMI_FAKES = FAKES / "nvidia-smi"
+GOOD_CAPTURE = SMI_FAKES / "a100-mig-550.54.15.txt"
 LIBRARY = "libnvidia-ml.so.1"
 
 _built: Optional[Path] = None  # the directory holding the compiled library, once built
@@ -101,13 +103,27 @@ def calls(tmp_path: Path) -> list[str]:
 
 
 def with_nvidia_smi(env: dict[str, str], kind: str, tmp_path: Path) -> dict[str, str]:
-    """env with the fake nvidia-smi ``kind`` (good, hang, garbage, failing) first on PATH."""
-    bin_dir = tmp_path / f"nvidia-smi-{kind}"
-    bin_dir.mkdir(exist_ok=True)
-    target = bin_dir / "nvidia-smi"
-    shutil.copyfile(SMI_FAKES / kind, target)
-    target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    """env with a fake nvidia-smi first on PATH: ``kind`` is a script in tests/fakes/nvidia-smi/
+    (hang, garbage, failing), "good" (the invented two-A100 machine) or the path of a capture
+    to replay (tests/recorded/nvidia-smi/*.txt)."""
+    bin_dir = tmp_path / f"nvidia-smi-{Path(kind).stem}"
+    if kind == "good" or kind.endswith(".txt"):
+        replaying_smi(GOOD_CAPTURE if kind == "good" else Path(kind), bin_dir)
+    else:
+        bin_dir.mkdir(exist_ok=True)
+        target = bin_dir / "nvidia-smi"
+        shutil.copyfile(SMI_FAKES / kind, target)
+        target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return {**env, "PATH": os.pathsep.join(p for p in (str(bin_dir), env.get("PATH")) if p)}
+
+
+def replaying_smi(capture: Path, bin_dir: Path) -> Path:
+    """bin_dir/nvidia-smi, answering as the driver recorded in ``capture`` did (replay.py)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    target = bin_dir / "nvidia-smi"
+    target.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{SMI_FAKES / "replay.py"}" "{capture}" "$@"\n')
+    target.chmod(0o755)
+    return target
 
 
 def without_nvidia_smi(env: dict[str, str], tmp_path: Path) -> dict[str, str]:

@@ -56,7 +56,7 @@ class SimulatedMachine:
         return directory if self.python_packages else None
 
 
-def _nvidia_kernel(version: str, gpus: int) -> dict[str, str]:
+def nvidia_kernel(version: str, gpus: int) -> dict[str, str]:
     files = {"/proc/driver/nvidia/version":
              f"NVRM version: NVIDIA UNIX x86_64 Kernel Module  {version}  Release Build  (dvs-builder@U16-I3-B03-4-3)\n"
              "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n",
@@ -76,7 +76,7 @@ def _h100_node() -> SimulatedMachine:
                      for slot in range(3))
     return SimulatedMachine(
         "h100-node",
-        {**linux_machine(processors=16), **_nvidia_kernel("550.90.07", 8)},
+        {**linux_machine(processors=16), **nvidia_kernel("550.90.07", 8)},
         pci=[(f"0000:{0x18 + i * 0x10:02x}:00.0", "0x10de", "0x2330", "0x030200", "nvidia") for i in range(8)],
         nvml=f"driver 550.90.07\ncuda 12040\nnvml 12.550.90.07\n{gpus}\n{migs}\n",
         expected={"accelerators.nvidia.source": "nvml", "accelerators.nvidia.driver_version": "550.90.07",
@@ -104,7 +104,7 @@ def _workstation(name: str, device_id: str, driver: str, cuda: int, gpu: str, cc
                  memory: int, torch_fix: str) -> SimulatedMachine:
     return SimulatedMachine(
         name,
-        {**linux_machine(), **_nvidia_kernel(driver, 1)},
+        {**linux_machine(), **nvidia_kernel(driver, 1)},
         pci=[("0000:01:00.0", "0x10de", device_id, "0x030000", "nvidia")],
         nvml=(f"driver {driver}\ncuda {cuda}\nnvml 12.{driver}\n"
               f'gpu name="{gpu}" uuid=GPU-11111111-2222-3333-4444-555555555555 brand=5 arch={arch} cc={cc} '
@@ -132,7 +132,7 @@ def _laptop_without_gpu() -> SimulatedMachine:
 
 
 def _container_without_device_nodes() -> SimulatedMachine:
-    files = {**linux_machine(), **_nvidia_kernel("550.54.15", 0), "/.dockerenv": ""}
+    files = {**linux_machine(), **nvidia_kernel("550.54.15", 0), "/.dockerenv": ""}
     for node in ("/dev/nvidiactl", "/dev/nvidia-uvm"):
         del files[node]  # started without --gpus: the runtime created no NVIDIA nodes at all
     return SimulatedMachine(
@@ -246,7 +246,7 @@ def _nvml_errors() -> SimulatedMachine:
         f"mem_total={80 * GIB} bus=00000000:{0x07 + i:02X}:00.0 compute_mode=0 power_mw=400000 procs=0" for i in range(2))
     return SimulatedMachine(
         "nvml-errors",
-        {**linux_machine(), **_nvidia_kernel("535.183.01", 2)},
+        {**linux_machine(), **nvidia_kernel("535.183.01", 2)},
         pci=[(f"0000:{0x07 + i:02x}:00.0", "0x10de", "0x20b2", "0x030200", "nvidia") for i in range(2)],
         nvml=f"driver 535.183.01\ncuda 12020\n{gpus}\nfail gpu=1 nvmlDeviceGetHandleByIndex=15\n",
         expected={"accelerators.nvidia.gpus.#": 2, "accelerators.nvidia.gpus.0.name": "NVIDIA A100-SXM4-80GB",

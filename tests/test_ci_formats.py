@@ -126,8 +126,8 @@ def test_github_annotations_line_by_line():
         "cpu: matmul float32 ok (max error 6.6e-07)%0ATensorFlow 2.21.0 on /device:CPU:0: matmul float32, matmul "
         "float32 xla ok (max error 6.6e-07)%0Athis machine has no accelerator, so this was proven on the CPU only",
         "::notice title=auditor check::2 of 3 profile(s) ready",
-        "gpu-training: NOT READY (3 failed, 3 warning(s), 52 passed)",
-        "research: READY (0 failed, 1 warning(s), 52 passed)",
+        "gpu-training: NOT READY (3 failed, 3 warning(s), 53 passed)",
+        "research: READY (0 failed, 1 warning(s), 53 passed)",
         "ci-cpu: READY (0 failed, 0 warning(s), 32 passed)",
     ]
 
@@ -178,7 +178,7 @@ def test_the_job_summary_is_appended_never_overwritten(tmp_path):
     assert first.returncode == 1
     text = summary.read_text()
     assert text.startswith("## Tests\n\nan earlier step wrote this\n# Readiness check\n")
-    assert "| `gpu-training` | **NOT READY** | 3 | 3 | 52 |" in text
+    assert "| `gpu-training` | **NOT READY** | 3 | 3 | 53 |" in text
     assert "# ML environment audit" in text  # the audit the verdicts rest on
     run(*PROFILES, "--format", "github", env=env)
     assert summary.read_text() == text + text.removeprefix("## Tests\n\nan earlier step wrote this\n")
@@ -205,7 +205,7 @@ def test_json_is_the_audit_report_plus_the_profiles(verdicts):
 def test_markdown_has_a_verdict_table_then_the_audit():
     text = run(*PROFILES, "--format", "markdown").stdout
     assert text.startswith("# Readiness check\n\n| Profile | Verdict | Failed | Warnings | Passed |\n|---|---|---|---|---|\n"
-                           "| `gpu-training` | **NOT READY** | 3 | 3 | 52 |\n| `research` | **READY** | 0 | 1 | 52 |\n"
+                           "| `gpu-training` | **NOT READY** | 3 | 3 | 53 |\n| `research` | **READY** | 0 | 1 | 53 |\n"
                            "| `ci-cpu` | **READY** | 0 | 0 | 32 |\n")
     assert "| **warn** | `machine.cpus`<br>At least 4 usable CPUs | 2 usable CPUs" in text
     assert text.index("## `ci-cpu`: READY") < text.index("# ML environment audit")
@@ -215,11 +215,11 @@ def test_text_shows_what_failed_with_its_evidence_and_fix(tmp_path):
     output = tmp_path / "check.txt"
     assert run(*PROFILES, "--output", str(output)).returncode == 1
     text = output.read_text()
-    assert "gpu-training  NOT READY  3 failed, 3 warning(s), 52 passed" in text
+    assert "gpu-training  NOT READY  3 failed, 3 warning(s), 53 passed" in text
     assert ("  WARN machine.cpus  At least 4 usable CPUs\n       2 usable CPUs (2 logical, affinity 2, cgroup quota "
             "none)\n       fix: Give the job at least 4 CPUs") in text
     assert "  FAIL accelerator  At least 1 GPU (NVIDIA or AMD) with 16 GiB of memory" in text
     assert "\n       0 of the required 1 GPU (NVIDIA or AMD) found\n" in text
-    assert "  PASS 50 other checks found nothing" in text
+    assert "  PASS 51 other checks found nothing" in text
     assert text.rstrip().endswith("3 profile(s) checked: 2 ready, 1 not ready.")
     assert "\x1b[" not in text

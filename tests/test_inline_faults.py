@@ -37,7 +37,6 @@ from nvml_fake import gpu_line, nvml_env, without_nvidia_smi
 
 fake_nvml_dir = nvml_fake.fake_nvml_dir  # the session fixture that builds the fake libnvidia-ml.so.1
 
-GOOD_SMI = nvml_fake.SMI_FAKES / "good"
 
 
 def executable(directory: Path, name: str, script: str) -> Path:
@@ -176,12 +175,13 @@ def test_an_inline_probe_past_its_deadline_is_a_timeout(tmp_path):
 
 def test_nvidia_smi_that_leaves_a_job_holding_its_stdout_answers_at_once(tmp_path):
     pid_file = tmp_path / "pids"
+    good = nvml_fake.replaying_smi(nvml_fake.GOOD_CAPTURE, tmp_path / "good")
     smi = executable(tmp_path / "bin", "nvidia-smi", f"""
         #!/bin/sh
         # Like a tool that starts a daemon and forgets to close its stdout.
         sleep 100 &
         echo $! >> "{pid_file}"
-        exec "{GOOD_SMI}" "$@"
+        exec "{good}" "$@"
     """)
     try:
         started = time.monotonic()
@@ -192,7 +192,7 @@ def test_nvidia_smi_that_leaves_a_job_holding_its_stdout_answers_at_once(tmp_pat
         assert (facts.driver_version, facts.cuda_driver_version, len(facts.gpus)) == ("550.54.15", "12.4", 2)
         assert facts.gpus[0].uuid == "GPU-5f1ff6b5-2c1e-6a3b-8e5c-1c0a9d3f4b21"
         sleeps = pids_in(pid_file)
-        assert len(sleeps) == 2  # the query and the table
+        assert len(sleeps) == 3  # the query, the table and the list
         assert all(gone(pid) for pid in sleeps), "a background job outlived nvidia-smi"
     finally:
         kill_all(pids_in(pid_file))
@@ -276,7 +276,7 @@ def test_py_cpuinfo_runs_as_a_bounded_helper(tmp_path, monkeypatch):
 
 def test_100000_nvidia_smi_rows_are_capped_with_a_finding(tmp_path, fake_root):
     row = ("%d, GPU-%08d, NVIDIA A100-SXM4-80GB, 81920, 81050, 8.0, 00000000:07:00.0, 550.54.15, "
-           "Disabled, Disabled, Default, 400.00\\n")
+           "Disabled, Disabled, Default, 400.00, 4, 4, 16, 16, 0x0000000000000000\\n")
     smi = executable(tmp_path / "bin", "nvidia-smi", f"""
         #!/bin/sh
         if [ "$#" -eq 0 ]; then

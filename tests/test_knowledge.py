@@ -326,6 +326,21 @@ def test_unknown_inputs_give_none_or_key_error():
         knowledge.toolkit_driver("12.8", "macos")
 
 
+def test_arm_core_names_need_both_codes():
+    rows = _data("arm-cores")
+    pairs = [(row["implementer"], row["part"]) for row in rows["cores"]]
+    assert len(pairs) == len(set(pairs))
+    assert {implementer for implementer, _ in pairs} <= {row["implementer"] for row in rows["implementers"]}
+    assert knowledge.arm_core("0x41", "0xd0c") == "Neoverse-N1"
+    assert knowledge.arm_core("0x41", "0xd40") == "Neoverse-V1"
+    assert knowledge.arm_core("0x48", "0xd40") == "Cortex-A76"  # HiSilicon's licensed core, the same part code
+    assert knowledge.arm_core(0xC0, 0xAC3) == "Ampere-1"
+    assert knowledge.arm_implementer("0x46") == "FUJITSU"
+    assert knowledge.arm_core("0x41", "0xfff") is None
+    assert knowledge.arm_core("0x41", "0xc07 & 0xc0f") is None  # an old kernel's two parts on one line
+    assert knowledge.arm_implementer("0x99") is None
+
+
 def test_module_stays_import_light():
     code = ("import sys, auditor.knowledge as k; k.tables(); k.torch_release('2.9'); "
             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")

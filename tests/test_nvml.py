@@ -234,7 +234,7 @@ def test_hanging_nvidia_smi_is_killed_at_the_fallback_deadline(fake_nvml_dir, tm
     assert "kernel driver is not loaded" in outcome.reason
     assert elapsed < 1 + 3.0, elapsed  # the fallback deadline, not the probe's 20 s
     started_pids = [int(pid) for pid in pids.read_text().split()]
-    assert 1 <= len(started_pids) <= 2  # the CSV query, and the table it runs alongside
+    assert 1 <= len(started_pids) <= 3  # the CSV query, and the table and the list it runs alongside
     for pid in started_pids:  # killed and reaped, none left behind
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
@@ -320,16 +320,19 @@ def test_cli_quick_audit_of_the_h100_node(fake_nvml_dir, tmp_path):
 
 # --- the nvidia-smi parser, directly ------------------------------------------------
 
+# The columns a driver answers that refused the PCIe and clock-event fields.
+BASIC = nvidia_smi.QUERY_FIELDS[:12]
+
 
 def test_parse_query_output_reads_values_and_not_available_markers():
     text = ("0, GPU-a, Tesla T4, 15360, 14900, 7.5, 00000000:00:1E.0, 535.183.01, [N/A], [N/A], Default, 70.00\n"
             "1, GPU-b, Tesla T4, [Unknown Error], 14900, 7.5, 00000000:00:1F.0, 535.183.01, N/A, "
             "[Not Supported], Prohibited, [GPU is lost]\n")
-    first, second = nvidia_smi.parse_query_output(text)
+    first, second = nvidia_smi.parse_query_output(text, fields=BASIC)
 
     assert first["memory_total_bytes"] == 15360 * MIB and first["compute_capability"] == "7.5"
     assert (first["mig_mode_current"], first["mig_mode_pending"], first["power_limit_watts"]) == (None, None, 70.0)
-    assert first["errors"] == []
+    assert first["errors"] == [] and first["pcie_link_width_max"] is None and first["clock_event_reasons"] is None
     assert (second["memory_total_bytes"], second["power_limit_watts"], second["compute_mode"]) == (
         None, None, "Prohibited")
     assert second["errors"] == ["nvidia-smi memory.total: Unknown Error", "nvidia-smi power.limit: GPU is lost"]
@@ -345,7 +348,7 @@ def test_parse_query_output_reads_values_and_not_available_markers():
 ])
 def test_parse_query_output_rejects_garbage_quoting_the_line(line, why):
     with pytest.raises(nvidia_smi.NvidiaSmiParseError) as raised:
-        nvidia_smi.parse_query_output(line + "\n")
+        nvidia_smi.parse_query_output(line + "\n", fields=BASIC)
     assert why in str(raised.value)
     assert str(raised.value).startswith("nvidia-smi output could not be parsed")
     assert repr(line[:20])[:-1] in str(raised.value)

@@ -128,11 +128,39 @@ def rocm_device_nodes_missing(snapshot: Snapshot):
 def mig_without_instances(snapshot: Snapshot):
     nvidia = snapshot.accelerators.nvidia
     for gpu in nvidia.gpus if nvidia else []:
-        if gpu.mig_mode_current and not gpu.mig_instances:
+        # None: the instances were not listed (nvidia-smi -L did not answer), which is not "none".
+        if gpu.mig_mode_current and gpu.mig_instances == []:
             yield Hit(f"GPU {gpu.index} ({gpu.name}) is in MIG mode with no MIG instance",
                       [f"GPU {gpu.index}: MIG current {gpu.mig_mode_current}, instances 0 ({nvidia.source})"],
                       f"Create instances (`sudo nvidia-smi mig -i {gpu.index} -cgi 1g.10gb -C`, profiles from "
                       f"`nvidia-smi mig -lgip`), or turn MIG off (`sudo nvidia-smi -i {gpu.index} -mig 0`).")
+
+
+# Reasons that mean the GPU protects itself or obeys the platform: a fault to fix, unlike an idle
+# GPU, a power cap reached under load, or clocks an administrator set (nvml.h, nvidia-smi
+# --help-query-gpu "clocks_event_reasons").
+SLOWDOWN_REASONS = {"hw_slowdown": "hardware slowdown", "hw_thermal_slowdown": "hardware thermal slowdown",
+                    "hw_power_brake_slowdown": "external power brake", "sw_thermal_slowdown": "software thermal capping"}
+
+
+@check("GPU010", "gpu-clocks-slowed-down", "warning",
+       "The driver is holding a GPU's clocks down for heat or power protection while the audit runs.",
+       "NVML's clock-event reasons say why clocks are below what was asked. HW slowdown, HW thermal "
+       "slowdown and the external power brake cut clocks by half or more; SW thermal capping lowers them "
+       "when the GPU runs above its maximum operating temperature. Any of them makes every benchmark and "
+       "training step slower than the GPU's peak, and points at cooling, airflow or the power supply. An "
+       "idle GPU, a power cap reached under load, or application clocks set by an administrator are normal "
+       "and not reported.")
+def clocks_slowed_down(snapshot: Snapshot):
+    nvidia = snapshot.accelerators.nvidia
+    for gpu in nvidia.gpus if nvidia else []:
+        active = [reason for reason in gpu.clock_event_reasons or () if reason in SLOWDOWN_REASONS]
+        if active:
+            yield Hit(f"GPU {gpu.index} ({gpu.name}) is slowed down: {', '.join(SLOWDOWN_REASONS[r] for r in active)}",
+                      [f"GPU {gpu.index}: clock-event reasons {', '.join(gpu.clock_event_reasons)} ({nvidia.source})"],
+                      f"Check the GPU's temperature and power (`nvidia-smi -q -i {gpu.index} -d TEMPERATURE,POWER,"
+                      "PERFORMANCE`): clear the airflow or fans, and check the power cables and supply; run the "
+                      "audit again once the reasons are gone.")
 
 
 @check("GPU008", "cuda-visible-devices-hides-all", "warning",
@@ -147,7 +175,7 @@ def visible_devices_hide_all(snapshot: Snapshot):
         return
     known = {str(gpu.index) for gpu in nvidia.gpus}
     uuids = [gpu.uuid.lower() for gpu in nvidia.gpus if gpu.uuid]
-    uuids += [mig.uuid.lower() for gpu in nvidia.gpus for mig in gpu.mig_instances if mig.uuid]
+    uuids += [mig.uuid.lower() for gpu in nvidia.gpus for mig in gpu.mig_instances or () if mig.uuid]
     first = value.split(",")[0].strip().lower()
     # CUDA accepts an index, a full UUID, or a unique UUID prefix ("GPU-8932f937").
     visible = first in known or (first.startswith(("gpu-", "mig-")) and any(u.startswith(first) for u in uuids))

@@ -1,4 +1,4 @@
-"""Compatibility knowledge as data: CUDA/driver/GPU tables, framework release matrices, export pins.
+"""Compatibility knowledge as data: CUDA/driver/GPU tables, framework release matrices, export pins, Arm CPU names.
 
 The facts live in the JSON files next to this module, one file per topic, each row carrying the
 ``source`` it came from (a document URL or ``owner/repo:path``) and the date it was ``checked``;
@@ -31,6 +31,8 @@ __all__ = [
     "TorchRelease",
     "TorchRocmBuild",
     "TorchVariant",
+    "arm_core",
+    "arm_implementer",
     "torch_releases",
     "compute_capability",
     "driver_floor_for",
@@ -61,6 +63,7 @@ FILES = (
     "export-pins",
     "jetson",
     "amd-gfx",
+    "arm-cores",
 )
 _OSES = ("linux", "windows")
 
@@ -593,3 +596,33 @@ def gfx_override(target: str) -> GfxOverride | None:
         if row["target"] == target.strip().lower():
             return GfxOverride(row["target"], row["value"], row["runs_as"], row["note"], row["source"])
     return None
+
+
+# ----------------------------------------------------------------------------------- Arm CPUs
+
+
+def _hex_code(code: str | int | None) -> int | None:
+    if isinstance(code, int):
+        return code
+    try:
+        return int(str(code).strip(), 16)  # "0x41" as /proc/cpuinfo prints it
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=None)
+def _arm_tables() -> tuple[dict[int, str], dict[tuple[int, int], str]]:
+    data = _load("arm-cores")
+    return ({int(row["implementer"], 16): row["name"] for row in data["implementers"]},
+            {(int(row["implementer"], 16), int(row["part"], 16)): row["name"] for row in data["cores"]})
+
+
+def arm_implementer(code: str | int | None) -> str | None:
+    """The name of an Arm "CPU implementer" code: "0x41" (or 0x41) -> "ARM"; None when unknown."""
+    return _arm_tables()[0].get(_hex_code(code))
+
+
+def arm_core(implementer: str | int | None, part: str | int | None) -> str | None:
+    """The core an ("CPU implementer", "CPU part") pair names: ("0x41", "0xd0c") -> "Neoverse-N1",
+    ("0x48", "0xd40") -> "Cortex-A76" (a part code means nothing without its implementer); None when unknown."""
+    return _arm_tables()[1].get((_hex_code(implementer), _hex_code(part)))

@@ -35,6 +35,12 @@ class UnreadableFile(Exception):
 class FsRoot:
     root: Path = Path("/")
 
+    @property
+    def is_live(self) -> bool:
+        """Whether this is the running machine's own /: only then may a probe ask the kernel (uname)
+        instead of the tree, since a fake tree is another machine."""
+        return os.path.realpath(self.root) == os.path.realpath("/")
+
     def path(self, absolute: str) -> Path:
         return self.root / absolute.lstrip("/")
 

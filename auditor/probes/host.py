@@ -9,7 +9,7 @@ import sys
 
 from auditor.facts import HostFacts, PythonFacts
 from auditor.probes.base import ProbeContext
-from auditor.probes.cpu import parse_cpuinfo
+from auditor.probes.cpu import CpuInfo, machine_architecture, parse_cpuinfo
 from auditor.redact import redact_value
 
 # Environment variables that change how ML frameworks find or use hardware. Recorded
@@ -45,8 +45,11 @@ _DMI_VENDORS = (("QEMU", "qemu"), ("KVM", "kvm"), ("Amazon EC2", "aws"), ("Googl
 def collect_host(ctx: ProbeContext) -> HostFacts:
     root, env = ctx.root, ctx.environ
     sources: dict[str, str] = {}
-    facts = HostFacts(os=platform.system(), architecture=platform.machine())
-    sources["os"] = sources["architecture"] = "platform module"
+    cpuinfo = parse_cpuinfo(root.read_text("/proc/cpuinfo") or "")
+    facts = HostFacts(os=platform.system())
+    sources["os"] = "platform module"
+    # The CPU probe's own answer: a fake root is a whole other machine, not this one's kernel.
+    facts.architecture, sources["architecture"] = machine_architecture(root, cpuinfo)
 
     if facts.os == "Linux":
         os_release = _parse_os_release(root.read_text("/etc/os-release") or "")
@@ -73,7 +76,7 @@ def collect_host(ctx: ProbeContext) -> HostFacts:
 
     facts.container, facts.container_signals = _container(ctx, facts.kernel or "")
     sources["container"] = "/.dockerenv, /run/.containerenv, /proc/1/cgroup, environment"
-    facts.virtualization, facts.virtualization_signals = _virtualization(ctx)
+    facts.virtualization, facts.virtualization_signals = _virtualization(ctx, cpuinfo)
     sources["virtualization"] = "/proc/cpuinfo hypervisor flag, /sys/class/dmi/id/sys_vendor, /sys/hypervisor/type"
     facts.ci, facts.ci_signals = _ci(env)
     sources["ci"] = "environment"
@@ -146,11 +149,10 @@ def _container(ctx: ProbeContext, kernel: str) -> tuple[str | None, list[str]]:
     return kind, [signal for _, signal in found]
 
 
-def _virtualization(ctx: ProbeContext) -> tuple[str | None, list[str]]:
+def _virtualization(ctx: ProbeContext, cpuinfo: CpuInfo) -> tuple[str | None, list[str]]:
     root = ctx.root
     signals, kind = [], None
-    cpuinfo = parse_cpuinfo(root.read_text("/proc/cpuinfo") or "")
-    if "hypervisor" in cpuinfo.flags:
+    if "hypervisor" in (cpuinfo.flags or ()):
         signals.append("/proc/cpuinfo has the hypervisor flag")
         kind = "vm"
     vendor = (root.read_text("/sys/class/dmi/id/sys_vendor") or "").strip()

@@ -27,9 +27,10 @@ Environment:
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Callable, Optional
 
-from auditor.probes import nvidia_smi
+from auditor.probes import clock_events, nvidia_smi
 from auditor.probes.base import ProbeAbsent
 
 TIMEOUT_ENV = "AUDITOR_NVIDIA_SMI_TIMEOUT"
@@ -64,7 +65,8 @@ _COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Excl
 # NvidiaGpu's fields, in its order; a GPU whose handle fails keeps them all, as None.
 _GPU_FIELDS = ("index", "name", "uuid", "brand", "architecture", "compute_capability", "memory_total_bytes",
                "memory_free_bytes", "pci_bus_id", "mig_mode_current", "mig_mode_pending", "mig_instances",
-               "compute_mode", "power_limit_watts", "process_count", "errors", "not_utf8")
+               "compute_mode", "power_limit_watts", "process_count", "pcie_link_gen_current", "pcie_link_gen_max",
+               "pcie_link_width_current", "pcie_link_width_max", "clock_event_reasons", "errors", "not_utf8")
 
 SOURCES = {
     "driver_version": "nvmlSystemGetDriverVersion",
@@ -82,11 +84,19 @@ SOURCES = {
     "gpus.mig_mode_current": "nvmlDeviceGetMigMode",
     "gpus.mig_mode_pending": "nvmlDeviceGetMigMode",
     "gpus.mig_instances": "nvmlDeviceGetMaxMigDeviceCount + nvmlDeviceGetMigDeviceHandleByIndex "
-                          "(nvmlDeviceGetUUID, nvmlDeviceGetMemoryInfo on each)",
+                          "(nvmlDeviceGetUUID, nvmlDeviceGetMemoryInfo, nvmlDeviceGetName's MIG profile on each)",
     "gpus.compute_mode": "nvmlDeviceGetComputeMode",
     "gpus.power_limit_watts": "nvmlDeviceGetPowerManagementLimit (mW / 1000)",
     "gpus.process_count": "nvmlDeviceGetComputeRunningProcesses_v3",
+    "gpus.pcie_link_gen_current": "nvmlDeviceGetCurrPcieLinkGeneration",
+    "gpus.pcie_link_gen_max": "nvmlDeviceGetMaxPcieLinkGeneration",
+    "gpus.pcie_link_width_current": "nvmlDeviceGetCurrPcieLinkWidth",
+    "gpus.pcie_link_width_max": "nvmlDeviceGetMaxPcieLinkWidth",
+    # The older name of nvmlDeviceGetCurrentClocksEventReasons: every driver and pynvml has it.
+    "gpus.clock_event_reasons": "nvmlDeviceGetCurrentClocksThrottleReasons (nvml.h bit names)",
 }
+# A MIG device's name ends in its GPU instance profile: "NVIDIA H100 80GB HBM3 MIG 1g.10gb".
+_MIG_PROFILE = re.compile(r"\bMIG\s+(\d+g\.\d+gb(?:\+\w+)*)\s*$")
 
 
 class NvidiaUnavailable(Exception):
@@ -171,6 +181,11 @@ def _gpu(nvml, index: int) -> dict[str, Any]:
     gpu["power_limit_watts"] = None if milliwatts is None else milliwatts / 1000.0
     processes = ask("nvmlDeviceGetComputeRunningProcesses", handle)
     gpu["process_count"] = None if processes is None else len(processes)
+    gpu["pcie_link_gen_current"] = ask("nvmlDeviceGetCurrPcieLinkGeneration", handle)
+    gpu["pcie_link_gen_max"] = ask("nvmlDeviceGetMaxPcieLinkGeneration", handle)
+    gpu["pcie_link_width_current"] = ask("nvmlDeviceGetCurrPcieLinkWidth", handle)
+    gpu["pcie_link_width_max"] = ask("nvmlDeviceGetMaxPcieLinkWidth", handle)
+    gpu["clock_event_reasons"] = clock_events.reason_names(ask("nvmlDeviceGetCurrentClocksThrottleReasons", handle))
     return gpu
 
 
@@ -182,10 +197,12 @@ def _mig_instances(nvml, handle, ask: "_Asker") -> list[dict[str, Any]]:
         if mig is None:
             continue  # an empty slot (NVML_ERROR_NOT_FOUND), or an error already recorded
         memory = ask("nvmlDeviceGetMemoryInfo", mig, label=f"nvmlDeviceGetMemoryInfo(MIG {slot})")
+        profile = _MIG_PROFILE.search(ask.text("nvmlDeviceGetName", mig, label=f"nvmlDeviceGetName(MIG {slot})") or "")
         instances.append({
             "index": slot,
             "uuid": ask.text("nvmlDeviceGetUUID", mig, label=f"nvmlDeviceGetUUID(MIG {slot})"),
             "memory_total_bytes": None if memory is None else int(memory.total),
+            "profile": profile.group(1) if profile else None,
         })
     return instances
 

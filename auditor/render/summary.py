@@ -9,7 +9,8 @@ from auditor.facts import CpuFacts, FrameworkFacts, HostFacts, MemoryFacts, Pyth
 from auditor.readiness import DISPLAY_NAMES, GoalRecommendation, Readiness
 
 GIB = 1024**3
-ML_CPU_FEATURES = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "sve", "bf16", "i8mm")
+ML_CPU_FEATURES = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "sve", "bf16", "i8mm",
+                   "altivec", "rvv")
 
 
 
@@ -47,7 +48,8 @@ def cpu_line(cpu: CpuFacts | None) -> str:
         cores += f", cgroup quota {cpu.cgroup_cpu_quota:g}"
     features = " ".join(name.upper() for name in ML_CPU_FEATURES if cpu.features.get(name))
     missing = " ".join(name.upper() for name in ("avx", "avx2") if cpu.features.get(name) is False)
-    text = f"{cpu.model or cpu.vendor or 'unknown model'} ({cpu.architecture}); {cores}; ISA: {features or 'none of note'}"
+    architecture = cpu.architecture or "unknown architecture"
+    text = f"{cpu.model or cpu.vendor or 'unknown model'} ({architecture}); {cores}; ISA: {features or 'none of note'}"
     return text + (f"; lacks {missing}" if missing else "")
 
 
@@ -79,7 +81,9 @@ def accelerator_lines(snapshot: Snapshot) -> list[tuple[str, str]]:
                                  f"{'present' if acc.amd.kfd_present else 'missing'}; render nodes: "
                                  f"{' '.join(acc.amd.render_nodes) or 'none'}"))
         rows += [(f"AMD GPU {gpu.node}", f"{gpu.name or '?'} {gpu.gfx_target or ''}, {gib(gpu.vram_bytes)}"
-                  + (f", {gpu.compute_units} CUs" if gpu.compute_units else "")) for gpu in acc.amd.gpus]
+                  + (f", {gpu.compute_units} CUs" if gpu.compute_units else "")
+                  + (f", bus {gpu.pci_address}" if gpu.pci_address else "")
+                  + (f", partition {gpu.partition}" if gpu.partition is not None else "")) for gpu in acc.amd.gpus]
     if acc.amd_smi:
         rows.append(("AMD SMI", f"driver {acc.amd_smi.driver_version or '?'}"))
         rows += [(f"AMD SMI GPU {gpu.index}", ", ".join(str(p) for p in (
@@ -115,8 +119,18 @@ def _nvidia_gpu(gpu) -> str:
     parts = [gpu.name or "unknown", f"cc {gpu.compute_capability}" if gpu.compute_capability else None,
              gpu.architecture, gib(gpu.memory_total_bytes) if gpu.memory_total_bytes else None,
              f"bus {gpu.pci_bus_id}" if gpu.pci_bus_id else None]
+    if gpu.pcie_link_gen_current and gpu.pcie_link_width_current:
+        link = f"PCIe gen{gpu.pcie_link_gen_current} x{gpu.pcie_link_width_current}"
+        if gpu.pcie_link_gen_max and gpu.pcie_link_width_max and (gpu.pcie_link_gen_max, gpu.pcie_link_width_max) != (
+                gpu.pcie_link_gen_current, gpu.pcie_link_width_current):
+            link += f" (max gen{gpu.pcie_link_gen_max} x{gpu.pcie_link_width_max})"
+        parts.append(link)
+    if gpu.clock_event_reasons:
+        parts.append(f"clock events: {', '.join(gpu.clock_event_reasons)}")
     if gpu.mig_mode_current:
-        parts.append(f"MIG on, {len(gpu.mig_instances)} instance(s)")
+        instances = "instances not listed" if gpu.mig_instances is None else f"{len(gpu.mig_instances)} instance(s)"
+        profiles = sorted({mig.profile for mig in gpu.mig_instances or () if mig.profile})
+        parts.append(f"MIG on, {instances}" + (f" ({', '.join(profiles)})" if profiles else ""))
     elif gpu.mig_mode_pending:
         parts.append("MIG pending (reset needed)")
     if gpu.errors:

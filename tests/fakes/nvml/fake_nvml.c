@@ -43,6 +43,9 @@
  *       compute_mode=0..3              nvmlDeviceGetComputeMode (nvmlComputeMode_t)
  *       power_mw=700000                nvmlDeviceGetPowerManagementLimit (milliwatts)
  *       procs=3                        nvmlDeviceGetComputeRunningProcesses_v3 (count)
+ *       pcie_gen=4 pcie_gen_max=5      nvmlDeviceGetCurrPcieLinkGeneration, ...MaxPcieLinkGeneration
+ *       pcie_width=8 pcie_width_max=16 nvmlDeviceGetCurrPcieLinkWidth, ...MaxPcieLinkWidth
+ *       clocks_reasons=0x41            nvmlDeviceGetCurrentClocksThrottleReasons (bitmask)
  *     Any key left out makes its query answer NVML_ERROR_NOT_SUPPORTED unless noted.
  *
  *   mig gpu=N index=SLOT uuid=MIG-... mem_total=BYTES [mem_free=BYTES] [name="..."] [procs=N]
@@ -102,11 +105,13 @@ typedef int nvmlReturn_t;
 enum key {
     K_NAME, K_UUID, K_BRAND, K_ARCH, K_CC, K_MEM_TOTAL, K_MEM_FREE, K_MEM_RESERVED, K_BUS,
     K_PCI_ID, K_MIG_CURRENT, K_MIG_PENDING, K_MAX_MIG, K_COMPUTE_MODE, K_POWER, K_PROCS,
+    K_PCIE_GEN, K_PCIE_GEN_MAX, K_PCIE_WIDTH, K_PCIE_WIDTH_MAX, K_CLOCKS_REASONS,
     K_GPU, K_INDEX, K_COUNT
 };
 static const char *const KEY_NAMES[K_COUNT] = {
     "name", "uuid", "brand", "arch", "cc", "mem_total", "mem_free", "mem_reserved", "bus",
     "pci_id", "mig_current", "mig_pending", "max_mig", "compute_mode", "power_mw", "procs",
+    "pcie_gen", "pcie_gen_max", "pcie_width", "pcie_width_max", "clocks_reasons",
     "gpu", "index",
 };
 
@@ -698,6 +703,30 @@ nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device, unsigned int
     NEED(device, K_POWER);
     if (!limit) return NVML_ERROR_INVALID_ARGUMENT;
     *limit = (unsigned int)device->num[K_POWER];
+    return NVML_SUCCESS;
+}
+
+/* The PCIe link queries all answer one unsigned int from one key. */
+#define UINT_QUERY(symbol, key)                                          \
+    nvmlReturn_t symbol(nvmlDevice_t device, unsigned int *value) {      \
+        ENTER_DEVICE(#symbol, device);                                   \
+        WHOLE_GPU(device);                                               \
+        NEED(device, key);                                               \
+        if (!value) return NVML_ERROR_INVALID_ARGUMENT;                  \
+        *value = (unsigned int)device->num[key];                         \
+        return NVML_SUCCESS;                                             \
+    }
+UINT_QUERY(nvmlDeviceGetCurrPcieLinkGeneration, K_PCIE_GEN)
+UINT_QUERY(nvmlDeviceGetMaxPcieLinkGeneration, K_PCIE_GEN_MAX)
+UINT_QUERY(nvmlDeviceGetCurrPcieLinkWidth, K_PCIE_WIDTH)
+UINT_QUERY(nvmlDeviceGetMaxPcieLinkWidth, K_PCIE_WIDTH_MAX)
+
+nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t device, unsigned long long *reasons) {
+    ENTER_DEVICE("nvmlDeviceGetCurrentClocksThrottleReasons", device);
+    WHOLE_GPU(device);
+    NEED(device, K_CLOCKS_REASONS);
+    if (!reasons) return NVML_ERROR_INVALID_ARGUMENT;
+    *reasons = device->num[K_CLOCKS_REASONS];
     return NVML_SUCCESS;
 }
 
