@@ -86,6 +86,17 @@ def recorded_migs(text: str) -> dict[int, list[tuple[int, str, str]]]:
     return migs
 
 
+def recorded_mig_memory(text: str) -> dict[tuple[int, int], int]:
+    """(GPU, MIG device) -> MiB, from the table's MIG devices box: its rows whose first cell holds
+    four numbers (GPU, GI, CI, MIG device), the second "used / total"."""
+    memory = {}
+    for line in section(text, "idle :: nvidia-smi (default table)").splitlines():
+        cells = line.split("|")
+        if len(cells) > 2 and len(ids := cells[1].split()) == 4 and all(part.isdigit() for part in ids):
+            memory[(int(ids[0]), int(ids[3]))] = int(cells[2].split("/")[1].strip().removesuffix("MiB"))
+    return memory
+
+
 def value(row: dict[str, str], field: str):
     text = row[field]
     return None if text.startswith("[") or text in ("N/A", "") else text
@@ -114,7 +125,7 @@ def assert_matches(facts: NvidiaFacts, text: str) -> None:
     assert facts.driver_version == rows[0]["driver_version"]
     assert facts.cuda_driver_version == recorded_cuda(text)
     assert len(facts.gpus) == len(rows) and facts.gpus_left_out == 0
-    migs = recorded_migs(text)
+    migs, mig_memory = recorded_migs(text), recorded_mig_memory(text)
     for gpu, row in zip(facts.gpus, rows):
         total, free = number(row, "memory.total", "MiB"), number(row, "memory.free", "MiB")
         assert gpu.index == int(row["index"])
@@ -134,9 +145,10 @@ def assert_matches(facts: NvidiaFacts, text: str) -> None:
         assert sum(REASON_BITS[name] for name in gpu.clock_event_reasons) == int(row["clocks_event_reasons.active"], 16)
         if gpu.mig_mode_current:
             assert [(m.index, m.uuid, m.profile) for m in gpu.mig_instances] == migs[gpu.index]
+            assert [m.memory_total_bytes for m in gpu.mig_instances] == [
+                mig_memory[(gpu.index, m.index)] * MIB for m in gpu.mig_instances]
         else:
             assert gpu.mig_instances == []
-        assert all(m.memory_total_bytes is None for m in gpu.mig_instances)  # no capture says; not guessed
         assert gpu.brand is None and gpu.architecture is None  # the CSV has neither
         assert gpu.errors == []
 
@@ -168,7 +180,9 @@ def nvml_description(text: str) -> str:
                     ("pcie_gen", "pcie_gen_max", "pcie_width", "pcie_width_max"), LINK) if value(row, field)}}
         lines.append(gpu_line(**{key: v for key, v in keys.items() if v is not None}))
         for slot, uuid, profile in migs.get(int(row["index"]), []) if keys["mig_current"] else []:
-            lines.append(f'mig gpu={row["index"]} index={slot} uuid={uuid} name="{row["name"]} MIG {profile}"')
+            memory = recorded_mig_memory(text)[(int(row["index"]), slot)] * MIB
+            lines.append(f'mig gpu={row["index"]} index={slot} uuid={uuid} name="{row["name"]} MIG {profile}" '
+                         f"mem_total={memory}")
     return "\n".join(lines) + "\n"
 
 

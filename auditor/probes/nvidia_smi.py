@@ -5,7 +5,8 @@ answer where pynvml could not load or initialize the library (a library outside 
 loader's path, a pynvml too new for the driver). Its CSV query output is a documented,
 stable interface (``nvidia-smi --help-query-gpu``); two other outputs fill what the CSV lacks:
 the table's header holds the highest CUDA version the driver supports (``CUDA Version: 12.8``,
-``CUDA UMD Version: 13.3`` from the 610 drivers on), and ``nvidia-smi -L`` lists the MIG devices.
+``CUDA UMD Version: 13.3`` from the 610 drivers on) and its MIG box each MIG device's memory, and
+``nvidia-smi -L`` lists the MIG devices.
 
 A driver older than a field refuses the whole query (``Field "compute_cap" is not a valid
 field to query.``, before driver 510): the query is asked again without that field, or with
@@ -56,6 +57,9 @@ _CUDA_HEADER = re.compile(r"CUDA (?:UMD )?Version\s*:\s*(\d+\.\d+)")
 # (drivers before R470 spell a MIG UUID "MIG-GPU-<gpu uuid>/<gi>/<ci>").
 _LIST_GPU = re.compile(r"GPU (\d+):")
 _LIST_MIG = re.compile(r"\s+MIG\s+(\S+)\s+Device\s+(\d+):\s*\(UUID:\s*([^)\s]+)\)")
+# The table's "MIG devices:" box: "|  0    2   0   0  |   44MiB / 71424MiB   | ...", GPU, GPU instance,
+# compute instance and MIG device, then the device's memory used and total (its BAR1 on the next line).
+_TABLE_MIG = re.compile(r"\|\s*(\d+)\s+\d+\s+\d+\s+(\d+)\s*\|\s*\d+MiB\s*/\s*(\d+)MiB")
 _COMPUTE_CAP = re.compile(r"\d+\.\d+")
 _NO_DEVICES = "no devices were found"
 _QUOTE_LIMIT = 72
@@ -82,7 +86,7 @@ SOURCES = {
     "gpus.pcie_link_width_current": "nvidia-smi --query-gpu=pcie.link.width.current",
     "gpus.pcie_link_width_max": "nvidia-smi --query-gpu=pcie.link.width.max",
     "gpus.clock_event_reasons": "nvidia-smi --query-gpu=clocks_event_reasons.active (nvml.h bit names)",
-    "gpus.mig_instances": "nvidia-smi -L (its MIG device lines)",
+    "gpus.mig_instances": "nvidia-smi -L (its MIG device lines); memory from the table's MIG devices box",
 }
 
 # The query field each source names -> its key in SOURCES.
@@ -162,6 +166,10 @@ def collect(timeout_s: float = DEFAULT_TIMEOUT_S, executable: Optional[str] = No
     # The header comes first, so a table cut short at its limit still has it.
     table_out = header.stdout.decode(errors="replace") if header.returncode == 0 or header.overflowed else ""
     migs = parse_mig_list(listed.stdout.decode(errors="replace")) if listed.returncode == 0 else None
+    memory = parse_mig_memory(table_out)
+    for index, instances in (migs or {}).items():
+        for instance in instances:
+            instance["memory_total_bytes"] = memory.get((index, instance["index"]))
     for gpu in gpus:
         gpu["mig_instances"] = _mig_instances_of(gpu, migs)
     if migs is None:
@@ -266,6 +274,12 @@ def parse_mig_list(text: str) -> dict[int, list[dict[str, Any]]]:
             profile, index, uuid = mig.groups()
             migs[gpu].append({"index": int(index), "uuid": uuid, "memory_total_bytes": None, "profile": profile})
     return migs
+
+
+def parse_mig_memory(table: str) -> dict[tuple[int, int], int]:
+    """The table's MIG devices box: (GPU index, MIG device index) -> the device's memory in bytes."""
+    return {(int(gpu), int(device)): int(total) * _MIB
+            for line in table.splitlines() if (row := _TABLE_MIG.match(line)) for gpu, device, total in [row.groups()]}
 
 
 def count_rows(text: str) -> int:
