@@ -94,10 +94,14 @@ def _shared_options(command):
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
               help="Exit 1 when a finding of this severity or worse is found; default: the config file's "
                    "fail-on, else error.")
+@click.option("--goal", "goal_refs", multiple=True, metavar="NAME|PATH",
+              help="Fit the recommendation to this goal: a built-in profile, a profile file, or `all` for every "
+                   "built-in one (repeatable). Default: the built-in goals that apply to this machine's hardware.")
 @_shared_options
 def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, fail_on: Optional[str],
-          select: tuple[str, ...], ignore: tuple[str, ...], config_path: Optional[Path], timeout_s: Optional[float],
-          root: Optional[Path], snapshot_path: Optional[Path], save_path: Optional[Path], redact_paths: bool) -> int:
+          goal_refs: tuple[str, ...], select: tuple[str, ...], ignore: tuple[str, ...], config_path: Optional[Path],
+          timeout_s: Optional[float], root: Optional[Path], snapshot_path: Optional[Path], save_path: Optional[Path],
+          redact_paths: bool) -> int:
     """Audit this machine and its ML frameworks, and print a readiness report.
 
     Settings come from the command line, then [tool.auditor] in pyproject.toml, then the defaults.
@@ -114,6 +118,7 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
     from auditor.snapshot_file import load_snapshot, save_snapshot
 
     settings = resolve(config_path, select, ignore, fail_on)
+    goals = _goals(goal_refs)
     report_target, snapshot_target = _open_outputs(output, save_path)
     if snapshot_path:
         _refuse_probing_flags(("--quick", quick), ("--deep", deep), ("--timeout", timeout_s), ("--root", root))
@@ -126,7 +131,7 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
         snapshot = _collect_with_progress(options)
     if redact_paths:  # before the report is built, so every format and every finding is without the names
         snapshot = redact_identity(snapshot)
-    report = build_report(snapshot, settings.selection)
+    report = build_report(snapshot, settings.selection, goals=goals)
     if snapshot_target:
         save_snapshot(snapshot_target, snapshot)
 
@@ -135,6 +140,18 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
     if settings.fail_on != "never" and report.worst_severity() >= SEVERITY_RANK[settings.fail_on]:
         return ExitCode.FINDINGS
     return ExitCode.OK
+
+
+def _goals(references: tuple[str, ...]) -> Optional[list]:
+    """The profiles --goal names (``all``: every built-in one), loaded before anything is probed so
+    that a wrong name costs no audit; None without --goal."""
+    from auditor.profiles.loader import builtin_profiles, load_profile
+
+    if not references:
+        return None
+    names = [name for reference in references
+             for name in (builtin_profiles() if reference == "all" else [reference])]
+    return [load_profile(name, Path.cwd(), "--goal") for name in dict.fromkeys(names)]
 
 
 @cli.command()

@@ -103,8 +103,11 @@ class Recommendation:
     summary: str
     choices: list[Choice] = field(default_factory=list)
     next_steps: list[NextStep] = field(default_factory=list)
-    # By goal: the built-in profiles in `auditor audit`, the profiles asked for in `auditor check`.
+    # By goal: the built-in profiles that apply here (or those --goal names) in `auditor audit`, the
+    # profiles asked for in `auditor check`.
     goals: list[GoalRecommendation] = field(default_factory=list)
+    # Built-in goals `auditor audit` left out, and why: hardware this machine shows no sign of.
+    goals_left_out: dict[str, str] = field(default_factory=dict)
 
 
 def assess(snapshot: Snapshot, findings: list[Finding]) -> Readiness:

@@ -40,6 +40,19 @@ class _Candidate:
     path: Optional[str] = None
 
 
+def not_for_this_machine(profile: Profile, snapshot: Snapshot) -> Optional[str]:
+    """Why a goal is not this machine's question, or None: it needs a TPU or Apple silicon, and the
+    machine shows no sign of either (a TPU host's signals, macOS on arm64). Other hardware can be
+    added to a machine, so a GPU goal is always asked: its answer says what blocks it."""
+    kind = profile.document.accelerator.kind if profile.document.accelerator else None
+    accelerators = snapshot.accelerators
+    if kind == "tpu" and not accelerators.tpu:
+        return "no TPU signal here"
+    if kind == "mps" and not (accelerators.apple and accelerators.apple.arm64):
+        return "not Apple silicon"
+    return None
+
+
 def recommend_for_goals(report: Report, profiles: list[Profile], verdicts: list[ProfileVerdict]) -> list[GoalRecommendation]:
     return [_recommend(report, profile, verdict) for profile, verdict in zip(profiles, verdicts)]
 

@@ -36,7 +36,8 @@ class Report:
 
 
 def build_report(snapshot: Snapshot, selection: Optional[Selection] = None, goals: Optional[list] = None) -> Report:
-    """``goals``: the profiles to fit the recommendation to; None for every built-in one."""
+    """``goals``: the profiles to fit the recommendation to; None for the built-in ones that apply
+    to this machine's hardware (the others are named in ``recommendation.goals_left_out``)."""
     findings = run_checks(snapshot, selection)
     readiness = assess(snapshot, findings)
     report = Report(snapshot, findings, readiness, recommend(snapshot, readiness, findings))
@@ -44,9 +45,18 @@ def build_report(snapshot: Snapshot, selection: Optional[Selection] = None, goal
         # Imported here: profiles evaluate a Report, so they import this module; and --quick needs none of it.
         from auditor.profiles.evaluate import evaluate
         from auditor.profiles.loader import builtin_profiles, load_profile
-        from auditor.recommendation import recommend_for_goals
+        from auditor.recommendation import not_for_this_machine, recommend_for_goals
 
-        profiles = [load_profile(name, Path.cwd()) for name in builtin_profiles()] if goals is None else goals
+        profiles = goals
+        if goals is None:
+            profiles = []
+            for name in builtin_profiles():
+                profile = load_profile(name, Path.cwd())
+                why = not_for_this_machine(profile, snapshot)
+                if why:
+                    report.recommendation.goals_left_out[profile.name] = why
+                else:
+                    profiles.append(profile)
         report.verdicts = [evaluate(profile, report, selection) for profile in profiles]
         report.recommendation.goals = recommend_for_goals(report, profiles, report.verdicts)
     return report

@@ -517,3 +517,51 @@ def test_a_tensorflow_goal_is_never_told_to_install_torch(tmp_path):
     assert not [step for step in goal["next_steps"] if "torch" in (step["command"] or "")]
     # The audit itself still says torch is a CPU build next to a GPU: it concerns torch's users.
     assert {(f["code"], f["framework"]) for f in report["findings"]} == {("FW011", "tensorflow"), ("FW006", "torch")}
+
+
+# --- auditor audit --goal ------------------------------------------------------------------------
+
+
+def audit_goals(*args: str) -> tuple[list[str], dict[str, str]]:
+    """The goals an audit answered, and those it left out with why."""
+    result = run("audit", "--format", "json", *args)
+    assert result.returncode in (0, 1), result.stderr
+    recommendation = json.loads(result.stdout)["recommendation"]
+    return [goal["goal"] for goal in recommendation["goals"]], recommendation["goals_left_out"]
+
+
+def test_an_audit_answers_the_goals_this_machine_can_have(snapshots):
+    linux, left_out = audit_goals("--snapshot", str(snapshots["laptop-no-gpu"]))
+    assert linux == ["ci-cpu", "gpu-training", "inference-serving", "mobile-export", "research"]
+    assert left_out == {"apple-silicon": "not Apple silicon", "tpu": "no TPU signal here"}
+    text = run("audit", "--snapshot", str(snapshots["laptop-no-gpu"]), "--format", "markdown").stdout
+    assert ("Not asked here: apple-silicon (not Apple silicon), tpu (no TPU signal here); `auditor audit --goal all` "
+            "asks every goal, `--goal NAME` one.") in text
+    tpu_vm, left_out = audit_goals("--snapshot", str(snapshots["tpu-v5e-vm"]))
+    assert "tpu" in tpu_vm and left_out == {"apple-silicon": "not Apple silicon"}
+    mac, left_out = audit_goals("--snapshot", str(snapshots["apple-m2-pro-macos14"]))
+    assert "apple-silicon" in mac and left_out == {"tpu": "no TPU signal here"}
+
+
+def test_goal_names_the_goals_to_answer(snapshots, tmp_path):
+    laptop = str(snapshots["laptop-no-gpu"])
+    assert audit_goals("--snapshot", laptop, "--goal", "all") == (
+        ["apple-silicon", "ci-cpu", "gpu-training", "inference-serving", "mobile-export", "research", "tpu"], {})
+    assert audit_goals("--snapshot", laptop, "--goal", "tpu", "--goal", "research", "--goal", "tpu") == (
+        ["tpu", "research"], {})
+    team = tmp_path / "team.toml"
+    team.write_text('schema = "auditor-profile-v1"\ndescription = "Our phones"\n[[exports]]\nany-of = ["executorch"]\n')
+    assert audit_goals("--snapshot", laptop, "--goal", str(team))[0] == ["team"]
+
+
+def test_a_quick_audit_answers_the_goal_it_is_given():
+    goals, _ = audit_goals("--quick", "--goal", "research")
+    assert goals == ["research"]
+    assert audit_goals("--quick")[0] == []  # a quick audit proves nothing to fit the built-in goals to
+
+
+def test_an_unknown_goal_is_an_input_error_before_anything_is_probed():
+    result = run("audit", "--goal", "reserach")
+    assert result.returncode == 2 and result.stdout == ""
+    assert _one_line_error(result).startswith("--goal: expected a built-in profile (apple-silicon, ")
+    assert "got 'reserach'" in result.stderr

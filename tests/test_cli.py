@@ -282,7 +282,7 @@ BREAK_BUILD_REPORT = textwrap.dedent("""
     import auditor.report
     import auditor.cli
 
-    def build_report(snapshot, selection=None):
+    def build_report(snapshot, selection=None, goals=None):
         raise RuntimeError("boom from the test seam")
 
     auditor.report.build_report = build_report

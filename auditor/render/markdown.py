@@ -43,6 +43,8 @@ class MarkdownRenderer(Renderer):
         if report.recommendation.goals:
             lines += ["", "### By goal", "", "`auditor check --profile GOAL` lists every requirement of a goal.", ""]
             lines += goal_markdown(report.recommendation.goals)
+        if report.recommendation.goals_left_out:
+            lines += ["", summary.goals_left_out_line(report.recommendation.goals_left_out)]
         lines += ["", "## Findings", ""]
         if report.findings:
             lines += ["| Severity | Code | Finding | Fix |", "|---|---|---|---|"]

@@ -201,6 +201,12 @@ def framework_status(fw: FrameworkFacts) -> str:
     return run.status if run.status in ("ok", "skipped") else f"{run.status}: {run.reason}"
 
 
+def goals_left_out_line(left_out: dict[str, str]) -> str:
+    """ "Not asked here: tpu (no TPU signal here), apple-silicon (not Apple silicon); ..." """
+    goals = ", ".join(f"{goal} ({why})" for goal, why in left_out.items())
+    return f"Not asked here: {goals}; `auditor audit --goal all` asks every goal, `--goal NAME` one."
+
+
 def goal_headline(goal: GoalRecommendation) -> str:
     """'research: PyTorch on cpu (ready)' / 'tpu: JAX, once the goal's requirements are met (not ready)'"""
     name = DISPLAY_NAMES.get(goal.framework, goal.framework) if goal.framework else "no framework"

@@ -200,6 +200,8 @@ class TextRenderer(Renderer):
         if recommendation.goals:
             parts.append(Text("By goal (`auditor check --profile GOAL` for every requirement):", style="bold"))
             parts += goal_texts(recommendation.goals)
+        if recommendation.goals_left_out:
+            parts.append(Text(summary.goals_left_out_line(recommendation.goals_left_out), style="dim"))
         return Panel(Group(*parts), title="Recommendation", title_align="left")
 
 
