@@ -50,35 +50,21 @@ REQUIREMENTS = {
 # machine -> profile -> (the status of each requirement above, the checks that did not pass).
 # The simulated machines run CPU-only torch 2.13, tensorflow-cpu 2.21 and CPU JAX, so no
 # accelerator is ever proven on them; the export paths were not checked in their snapshots.
+# The same on each NVIDIA machine whose CPU-only builds sit next to a visible GPU.
+NVIDIA_WITH_CPU_BUILDS = {
+    "research": ("pass pass fail", {"FW006": "warn"}),
+    #                cpus mem  shm  acc  fw   best gpu32 gpu16
+    "gpu-training": ("pass pass pass pass pass fail fail fail", {"FW006": "fail"}),  # raised to error
+    "inference-serving": ("pass pass pass warn", {"FW006": "warn"}),
+    "mobile-export": ("pass warn", {}),  # GPU checks do not count for it
+    "tpu": ("fail pass fail fail", {"FW006": "warn"}),
+    "apple-silicon": ("pass fail pass fail", {"FW006": "warn"}),
+    "ci-cpu": ("pass pass pass pass", {}),
+}
 VERDICTS = {
-    "h100-node": {
-        "research": ("pass pass fail", {"FW006": "warn"}),
-        #                cpus mem  shm  acc  fw   best gpu32 gpu16
-        "gpu-training": ("pass pass pass pass pass fail fail fail", {"FW006": "fail"}),  # raised to error
-        "inference-serving": ("pass pass pass warn", {"FW006": "warn"}),
-        "mobile-export": ("pass warn", {}),  # GPU checks do not count for it
-        "tpu": ("fail pass fail fail", {"FW006": "warn"}),
-        "apple-silicon": ("pass fail pass fail", {"FW006": "warn"}),
-        "ci-cpu": ("pass pass pass pass", {}),
-    },
-    "rtx4090-workstation": {
-        "research": ("pass pass fail", {"FW006": "warn"}),
-        "gpu-training": ("pass pass pass pass pass fail fail fail", {"FW006": "fail"}),
-        "inference-serving": ("pass pass pass warn", {"FW006": "warn"}),
-        "mobile-export": ("pass warn", {}),
-        "tpu": ("fail pass fail fail", {"FW006": "warn"}),
-        "apple-silicon": ("pass fail pass fail", {"FW006": "warn"}),
-        "ci-cpu": ("pass pass pass pass", {}),
-    },
-    "rtx5090-workstation": {
-        "research": ("pass pass fail", {"FW006": "warn"}),
-        "gpu-training": ("pass pass pass pass pass fail fail fail", {"FW006": "fail"}),
-        "inference-serving": ("pass pass pass warn", {"FW006": "warn"}),
-        "mobile-export": ("pass warn", {}),
-        "tpu": ("fail pass fail fail", {"FW006": "warn"}),
-        "apple-silicon": ("pass fail pass fail", {"FW006": "warn"}),
-        "ci-cpu": ("pass pass pass pass", {}),
-    },
+    "h100-node": NVIDIA_WITH_CPU_BUILDS,
+    "rtx4090-workstation": NVIDIA_WITH_CPU_BUILDS,
+    "rtx5090-workstation": NVIDIA_WITH_CPU_BUILDS,
     "laptop-no-gpu": {  # 8 CPUs, 16 GiB, an Intel iGPU: the CPU is the best device, with a warning
         "research": ("pass pass warn", {}),
         "gpu-training": ("pass warn pass fail pass warn fail fail", {}),  # 16 of 32 GiB: a warning
