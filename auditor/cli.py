@@ -114,7 +114,7 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
     from auditor.redact import redact_identity
     from auditor.render import FORMATS
     from auditor.render.text import TextRenderer
-    from auditor.report import build_report
+    from auditor.pipeline import build_report
     from auditor.snapshot_file import load_snapshot, save_snapshot
 
     settings = resolve(config_path, select, ignore, fail_on)
@@ -181,12 +181,12 @@ def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Pa
     from auditor.probes.runner import ProbeOptions
     from auditor.profiles.loader import load_profile
     from auditor.profiles.needs import export_paths, needs_deep_proofs
-    from auditor.profiles.verdict import STATUS_RANK, CheckReport
+    from auditor.decisions.verdict import STATUS_RANK, CheckReport
     from auditor.redact import redact_identity
     from auditor.render import CHECK_FORMATS
     from auditor.render.check_text import CheckTextRenderer
     from auditor.render.github import append_step_summary
-    from auditor.report import build_report
+    from auditor.pipeline import build_report
     from auditor.snapshot_file import load_snapshot, save_snapshot
 
     settings = resolve(config_path, select, ignore, fail_on, profile_refs)

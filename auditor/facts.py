@@ -19,7 +19,9 @@ devices were not listed, distinct from an empty list, "it saw none"), ``Framewor
 measured here, and how to measure it. 1.5 added what real recorded outputs hold: an NVIDIA GPU's
 PCIe link and clock-event reasons, MIG profiles, an AMD GPU's partition, an Arm CPU's core name,
 and widened ``NvidiaGpu.mig_instances`` (None: not listed, as when ``nvidia-smi -L`` did not answer)
-and ``CpuFacts.architecture`` (None: a fake root whose tree does not say).
+and ``CpuFacts.architecture`` (None: a fake root whose tree does not say). 1.6 added what a speed
+figure needs to be judged against its device's peak: the CPU's clock, and for each timed matmul the
+threads it ran with and whether it had the machine to itself, and an NVIDIA GPU's default power limit.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 
 ProbeStatus = Literal["ok", "absent", "error", "timeout", "crashed", "skipped"]
 
@@ -92,6 +94,9 @@ class CpuFacts:
     cgroup_cpu_quota: Optional[float]  # cgroup bandwidth limit in CPUs, None when unlimited
     usable_cpus: Optional[int]  # min of the above, the number to size thread pools with
     features: dict[str, bool] = field(default_factory=dict)
+    # The highest clock the CPU announces, in MHz (cpufreq's maximum, else the model name's
+    # "@ 2.10GHz", else /proc/cpuinfo's "cpu MHz"); what a CPU's peak FLOP/s is computed from.
+    clock_mhz: Optional[float] = None
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -178,6 +183,7 @@ class NvidiaGpu:
     mig_instances: Optional[list[MigInstance]] = field(default_factory=list)  # None: not listed
     compute_mode: Optional[str] = None  # Default, Exclusive_Process, Prohibited
     power_limit_watts: Optional[float] = None
+    default_power_limit_watts: Optional[float] = None  # the board's default; a lower limit caps its speed
     process_count: Optional[int] = None
     # The PCIe link as trained now and at most (GPU and slot together); an idle GPU lowers its
     # generation to save power, so only a width below the maximum means a degraded link.
@@ -361,6 +367,10 @@ class ComputeProof:
     skipped: Optional[str] = None
     non_finite: bool = False
     missing_module: Optional[str] = None  # the top-level module the failing computation found not installed
+    threads: Optional[int] = None  # the intra-op threads the framework ran the timed matmul with, when it says
+    # True: the timed matmul had the machine to itself (after every framework imported, one framework
+    # and device at a time); False: it was timed while other probes ran; None: not recorded (before 1.6).
+    measured_alone: Optional[bool] = None
 
     def __post_init__(self) -> None:
         # Snapshots before 1.2 named the compiler only in the operation: "matmul (XLA jit_compile)".

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from auditor.checks.base import Finding
 from auditor.facts import SCHEMA_VERSION, Snapshot
-from auditor.readiness import Readiness, Recommendation
+from auditor.decisions.readiness import Readiness, Recommendation
 
 SCHEMA_ID = "https://ml-env-auditor.invalid/schemas/report-v1.json"
 _SCALARS = {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"}, bool: {"type": "boolean"}}

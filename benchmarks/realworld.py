@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from auditor.profiles.loader import load_profile  # noqa: E402
-from auditor.report import build_report  # noqa: E402
+from auditor.pipeline import build_report  # noqa: E402
 from auditor.snapshot_file import load_snapshot  # noqa: E402
 
 CASES = ROOT / "tests" / "realworld" / "cases"

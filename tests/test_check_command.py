@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.recommendation import RESEARCH_CASE
+from auditor.decisions.recommendation import RESEARCH_CASE
 from nvml_fake import fake_nvml_dir  # noqa: F401  (fixture)
 from simulated_machines import MACHINES
 from test_simulated_machines import machine_env
@@ -330,12 +330,12 @@ def test_input_errors_exit_2_even_with_exit_zero(tmp_path):
 
 
 BREAK_EVALUATE = textwrap.dedent(f"""
-    import auditor.cli, auditor.profiles.evaluate
+    import auditor.cli, auditor.decisions.goals
 
     def evaluate(profile, report, selection=None):
         raise RuntimeError("boom from the test seam")
 
-    auditor.profiles.evaluate.evaluate = evaluate
+    auditor.decisions.goals.evaluate = evaluate
     auditor.cli.main(["check", "--profile", "ci-cpu", "--snapshot", {str(APPLE)!r}, "--exit-zero"])
 """)
 

@@ -9,7 +9,7 @@ import pytest
 from auditor.checks import REGISTRY, run_checks
 from auditor.facts import (ComputeProof, FrameworkBuild, FrameworkDevice, FrameworkFacts, NvidiaFacts, NvidiaGpu,
                            PackageFacts, ProbeRun, Snapshot, from_dict, to_dict)
-from auditor.readiness import assess, recommend
+from auditor.decisions.readiness import assess, recommend
 from conftest import quick_snapshot
 from machines import linux_machine
 

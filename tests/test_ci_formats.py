@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 import xmlschema
 
-from auditor.profiles.verdict import CheckReport, ProfileVerdict, RequirementResult, WaiverNote
+from auditor.decisions.verdict import CheckReport, ProfileVerdict, RequirementResult, WaiverNote
 from auditor.render.github import GithubRenderer, escape_data, escape_property
-from auditor.report import build_report
+from auditor.pipeline import build_report
 from auditor.schema import published_schema
 from auditor.snapshot_file import load_snapshot
 

@@ -279,13 +279,13 @@ def test_explain_an_unknown_code_points_to_checks():
 
 # A seam in the test, not in the product: replace build_report before the CLI runs.
 BREAK_BUILD_REPORT = textwrap.dedent("""
-    import auditor.report
+    import auditor.pipeline
     import auditor.cli
 
     def build_report(snapshot, selection=None, goals=None):
         raise RuntimeError("boom from the test seam")
 
-    auditor.report.build_report = build_report
+    auditor.pipeline.build_report = build_report
     auditor.cli.main(["audit", "--quick"])
 """)
 

@@ -7,7 +7,7 @@ import pytest
 from auditor import knowledge
 from auditor.checks import run_checks
 from auditor.facts import ExportPath, ExportStage, PackageFacts
-from auditor.readiness import assess
+from auditor.decisions.readiness import assess
 from auditor.verdicts import export_install_command
 from conftest import quick_snapshot
 from machines import linux_machine

@@ -15,7 +15,7 @@ import pytest
 
 from auditor.checks.base import Finding
 from auditor.errors import InputError
-from auditor.profiles.evaluate import check_results
+from auditor.decisions.goals import check_results
 from auditor.profiles.loader import builtin_profiles, load_profile, read_document
 from auditor.profiles.needs import export_paths, needs_deep_proofs
 from auditor.profiles.schema import published_schema, render_schema

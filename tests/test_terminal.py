@@ -31,7 +31,7 @@ import pytest
 from rich.cells import cell_len
 
 from auditor.checks import REGISTRY
-from auditor.readiness import DISPLAY_NAMES
+from auditor.names import DISPLAY_NAMES
 from auditor.render.summary import PROOF_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]

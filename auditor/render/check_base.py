@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from auditor.profiles.verdict import CheckReport
+from auditor.decisions.verdict import CheckReport
 
 
 class CheckRenderer(ABC):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from auditor.profiles.verdict import CheckReport
+from auditor.decisions.verdict import CheckReport
 from auditor.render.check_base import CheckRenderer
 
 

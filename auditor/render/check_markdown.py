@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from auditor.profiles.verdict import CheckReport, ProfileVerdict
+from auditor.decisions.verdict import CheckReport, ProfileVerdict
 from auditor.redact import abbreviate_home, home_directory
 from auditor.render.check_base import CheckRenderer
 from auditor.render.markdown import MarkdownRenderer, goal_markdown

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rich.console import RenderableType
 from rich.text import Text
 
-from auditor.profiles.verdict import CheckReport, ProfileVerdict, RequirementResult
+from auditor.decisions.verdict import CheckReport, ProfileVerdict, RequirementResult
 from auditor.render.check_base import CheckRenderer
 from auditor.render.text import Hanging, goal_texts, render_text
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditor.errors import OutputError
-from auditor.profiles.verdict import CheckReport, RequirementResult
+from auditor.decisions.verdict import CheckReport, RequirementResult
 from auditor.render.check_base import CheckRenderer
 from auditor.render.check_markdown import CheckMarkdownRenderer
 

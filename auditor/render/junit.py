@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ElementTree
 
-from auditor.profiles.verdict import CheckReport, ProfileVerdict, RequirementResult
+from auditor.decisions.verdict import CheckReport, ProfileVerdict, RequirementResult
 from auditor.render.check_base import CheckRenderer
 
 # Characters XML 1.0 cannot carry at all (an error message may hold terminal escapes).

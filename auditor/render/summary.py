@@ -6,7 +6,8 @@ These only format values the report already holds; they decide nothing.
 from __future__ import annotations
 
 from auditor.facts import CpuFacts, FrameworkFacts, HostFacts, MemoryFacts, PythonFacts, Snapshot
-from auditor.readiness import DISPLAY_NAMES, GoalRecommendation, Readiness
+from auditor.decisions.readiness import GoalRecommendation, Readiness
+from auditor.names import DISPLAY_NAMES
 
 GIB = 1024**3
 ML_CPU_FEATURES = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "sve", "bf16", "i8mm",

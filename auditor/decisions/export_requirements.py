@@ -13,7 +13,7 @@ from typing import Optional
 from auditor.checks.base import Finding
 from auditor.facts import ExportPath, Snapshot
 from auditor.profiles.document import ExportRequirement
-from auditor.profiles.verdict import RequirementResult, unmet
+from auditor.decisions.verdict import RequirementResult, unmet
 from auditor.verdicts import export_install_command
 
 NOT_CHECKED_FIX = ("Run `auditor check` on the machine itself: it checks the export paths its profiles name "

@@ -14,21 +14,12 @@ from typing import Literal, Optional
 from auditor.checks.base import Finding
 from auditor.facts import ComputeProof, ExportPath, ExportStatus, FrameworkFacts, NvidiaGpu, Snapshot
 from auditor.builds import gpu_build_for
+from auditor.names import DISPLAY_NAMES, EXPORT_TITLES
 from auditor.verdicts import export_install_command
 
 DeviceStatus = Literal["ready", "broken"]
 FrameworkStatus = Literal["ready", "broken", "unproven", "not-importable"]
 
-DISPLAY_NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow", "jax": "JAX"}
-EXPORT_TITLES = {
-    "tflite": "TensorFlow -> TFLite, run in LiteRT",
-    "tflite-int8": "TensorFlow -> TFLite int8 (post-training quantized), run in LiteRT",
-    "tf-serving": "TensorFlow -> SavedModel for TF Serving, reloaded and served by signature",
-    "executorch": "PyTorch -> torch.export -> ExecuTorch .pte (XNNPACK), run in the ExecuTorch runtime",
-    "onnx": "PyTorch -> ONNX (dynamo exporter), run in ONNX Runtime",
-    "coreml": "PyTorch -> Core ML (coremltools)",
-    "torchscript": "PyTorch -> TorchScript (deprecated), reloaded and run",
-}
 
 
 @dataclass
@@ -85,7 +76,7 @@ class NextStep:
 @dataclass
 class GoalRecommendation:
     """What to use here for one goal (a profile), why, and what to run to make it ready.
-    Computed by auditor/recommendation.py from the goal's evaluated requirements."""
+    Computed by auditor/decisions/recommendation.py from the goal's evaluated requirements."""
 
     goal: str
     description: str

@@ -15,12 +15,13 @@ import re
 from typing import Optional
 
 from auditor.facts import Snapshot
-from auditor.profiles.compute_requirements import best_kind, compute_result
+from auditor.decisions.compute_requirements import best_kind, compute_result
 from auditor.profiles.document import FRAMEWORKS, ProfileDocument
-from auditor.profiles.export_requirements import export_result
+from auditor.decisions.export_requirements import export_result
 from auditor.profiles.loader import Profile, builtin_profiles
-from auditor.profiles.verdict import ProfileVerdict
-from auditor.readiness import DISPLAY_NAMES, GoalRecommendation, NextStep, command_in
+from auditor.decisions.verdict import ProfileVerdict
+from auditor.decisions.readiness import GoalRecommendation, NextStep, command_in
+from auditor.names import DISPLAY_NAMES
 from auditor.report import Report
 
 RESEARCH_CASE = "PyTorch's dynamic graphs and Python-first debugging suit eager experimentation"

@@ -7,12 +7,12 @@ from typing import Optional
 
 from auditor.checks.base import REGISTRY, SEVERITY_RANK, Check, Finding
 from auditor.checks.selection import Selection
-from auditor.profiles.compute_requirements import compute_result, framework_result
+from auditor.decisions.compute_requirements import compute_result, framework_result
 from auditor.profiles.document import CheckPolicy, ProfileDocument
-from auditor.profiles.export_requirements import export_result
-from auditor.profiles.host_requirements import accelerator_results, machine_results, python_result
+from auditor.decisions.export_requirements import export_result
+from auditor.decisions.host_requirements import accelerator_results, machine_results, python_result
 from auditor.profiles.loader import Profile
-from auditor.profiles.verdict import ProfileVerdict, RequirementResult, Status, WaiverNote
+from auditor.decisions.verdict import ProfileVerdict, RequirementResult, Status, WaiverNote
 from auditor.report import Report
 
 SEVERITY_STATUS: dict[str, Status] = {"error": "fail", "warning": "warn", "info": "pass"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from auditor.builds import FittedBuild, gpu_build_for, torch_rocm_build
 from auditor.checks.tpu import TPU_INSTALL
 from auditor.facts import Snapshot
-from auditor.readiness import DISPLAY_NAMES
+from auditor.names import DISPLAY_NAMES
 
 # Sources: pytorch.org/get-started/locally (ROCm wheels at download.pytorch.org/whl/rocmX.Y;
 # the macOS arm64 wheel on PyPI includes MPS); tensorflow.org/install/pip (tensorflow-rocm is

@@ -11,9 +11,9 @@ from auditor.builds import jetson_of
 from auditor.checks.base import Finding
 from auditor.facts import ComputeProof, FrameworkDevice, FrameworkFacts, Snapshot
 from auditor.profiles.document import FRAMEWORKS, ComputeRequirement, FrameworkRequirement
-from auditor.profiles.fixes import accelerator_build
-from auditor.profiles.verdict import RequirementResult, unmet
-from auditor.readiness import DISPLAY_NAMES
+from auditor.decisions.fixes import accelerator_build
+from auditor.decisions.verdict import RequirementResult, unmet
+from auditor.names import DISPLAY_NAMES
 
 ACCELERATOR_KINDS = ("cuda", "rocm", "gpu", "mps", "xpu", "tpu")
 KIND_GROUPS = {"gpu": ("cuda", "rocm", "gpu"), "accelerator": ACCELERATOR_KINDS, "any": ("cpu", *ACCELERATOR_KINDS)}

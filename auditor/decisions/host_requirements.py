@@ -12,7 +12,7 @@ from auditor.builds import driver_version
 from auditor.checks.base import Finding
 from auditor.facts import Snapshot
 from auditor.profiles.document import AcceleratorRequirement, MachineRequirement, PythonRequirement
-from auditor.profiles.verdict import RequirementResult, unmet
+from auditor.decisions.verdict import RequirementResult, unmet
 
 GIB = 1024**3
 KIND_WORDS = {"cuda": ("NVIDIA GPU", "NVIDIA GPUs"), "rocm": ("AMD GPU", "AMD GPUs"),
