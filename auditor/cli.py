@@ -84,7 +84,7 @@ def _shared_options(command):
 
 
 @cli.command()
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
               show_default=True, help="Report format.")
 @_output_option
 @click.option("--quick", is_flag=True, help="Read package metadata only; import no framework.")
@@ -158,7 +158,7 @@ def _goals(references: tuple[str, ...]) -> Optional[list]:
 @click.option("--profile", "profile_refs", multiple=True, metavar="NAME|PATH",
               help="A built-in profile (see `auditor profiles`) or a profile TOML file; repeatable. Default: "
                    "profiles from [tool.auditor].")
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "junit", "github"]),
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "html", "junit", "github"]),
               default="text", show_default=True,
               help="junit: one test case per requirement; github: workflow annotations, and the Markdown report "
                    "appended to $GITHUB_STEP_SUMMARY when it is set.")
@@ -333,7 +333,8 @@ def list_checks() -> int:
 @cli.command()
 @click.argument("code")
 def explain(code: str) -> int:
-    """Explain one check: what it looks at, why it matters, and its default severity."""
+    """Explain one check: what it looks at, why it matters, its default severity, what to do about it,
+    and what its finding looks like."""
     from auditor.checks import find_check
     from auditor.checks.selection import unknown_code_message
 
@@ -343,9 +344,12 @@ def explain(code: str) -> int:
     from auditor.render.text import render_rows
 
     paragraphs = [f"{check.code} ({check.name}), default severity {check.severity}", "", check.summary, "",
-                  check.explanation]
-    click.echo(render_rows([("", paragraph) for paragraph in paragraphs],
-                           _terminal(None)["width"] if sys.stdout.isatty() else None), nl=False)
+                  check.explanation, ""]
+    title, evidence = check.example.split("\n")
+    # Laid out as the report's Findings panel shows a finding: its title, then its evidence.
+    rows = [*(("", paragraph) for paragraph in paragraphs), ("Fix: ", check.fix), ("", ""), ("", "Example:"),
+            ("  ", title), ("  evidence: ", evidence)]
+    click.echo(render_rows(rows, _terminal(None)["width"] if sys.stdout.isatty() else None), nl=False)
     return ExitCode.OK
 
 

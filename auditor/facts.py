@@ -21,7 +21,7 @@ PCIe link and clock-event reasons, MIG profiles, an AMD GPU's partition, an Arm 
 and widened ``NvidiaGpu.mig_instances`` (None: not listed, as when ``nvidia-smi -L`` did not answer)
 and ``CpuFacts.architecture`` (None: a fake root whose tree does not say). 1.6 added what a speed
 figure needs to be judged against its device's peak: the CPU's clock, and for each timed matmul the
-threads it ran with and whether it had the machine to itself, and an NVIDIA GPU's default power limit.
+threads it ran with and whether it had the machine to itself, an NVIDIA GPU's default power limit, and when each probe started.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class ProbeRun:
     status: ProbeStatus
     reason: Optional[str] = None
     duration_s: float = 0.0
+    started_s: Optional[float] = None  # when it started, in seconds after the audit began (None before 1.6)
 
 
 # --- machine -------------------------------------------------------------------------

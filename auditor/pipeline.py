@@ -1,7 +1,7 @@
 """From a snapshot to a report: checks, then every decision, in the one order data flows.
 
 probes -> facts (the snapshot) -> checks (findings) -> decisions (readiness, goal verdicts,
-the recommendation) -> the Report that every renderer reads.
+the recommendation, the first screen) -> the Report that every renderer reads.
 """
 
 from __future__ import annotations
@@ -11,31 +11,36 @@ from typing import Optional
 
 from auditor.checks import run_checks
 from auditor.checks.selection import Selection
-from auditor.decisions.goals import evaluate
-from auditor.decisions.readiness import assess, recommend
-from auditor.decisions.recommendation import not_for_this_machine, recommend_for_goals
+from auditor.decisions.areas import area_lines
+from auditor.decisions.readiness import Recommendation, assess
+from auditor.decisions.recommendation import not_for_this_machine, recommend
 from auditor.facts import Snapshot
-from auditor.profiles.loader import builtin_profiles, load_profile
+from auditor.peaks import throughput_figures
+from auditor.profiles.loader import Profile, builtin_profiles, load_profile
 from auditor.report import Report
 
 
-def build_report(snapshot: Snapshot, selection: Optional[Selection] = None, goals: Optional[list] = None) -> Report:
+def build_report(snapshot: Snapshot, selection: Optional[Selection] = None,
+                 goals: Optional[list[Profile]] = None) -> Report:
     """``goals``: the profiles to fit the recommendation to; None for the built-in ones that apply
-    to this machine's hardware (the others are named in ``recommendation.goals_left_out``)."""
+    to this machine's hardware (the others are named in ``recommendation.goals_left_out``), or
+    none at all after a quick audit, which proved nothing to fit a goal to."""
     findings = run_checks(snapshot, selection)
-    readiness = assess(snapshot, findings)
-    report = Report(snapshot, findings, readiness, recommend(snapshot, readiness, findings))
-    if goals is not None or snapshot.mode != "quick":  # a quick audit proved nothing to fit a goal to
-        profiles = goals
-        if goals is None:
-            profiles = []
+    # The goals are judged on the report's findings and readiness; the recommendation, made from
+    # their verdicts, completes it.
+    report = Report(snapshot, findings, assess(snapshot, findings), Recommendation(""),
+                    throughput=throughput_figures(snapshot))
+    left_out: dict[str, str] = {}
+    if goals is None:
+        goals = []
+        if snapshot.mode != "quick":
             for name in builtin_profiles():
                 profile = load_profile(name, Path.cwd())
                 why = not_for_this_machine(profile, snapshot)
                 if why:
-                    report.recommendation.goals_left_out[profile.name] = why
+                    left_out[profile.name] = why
                 else:
-                    profiles.append(profile)
-        report.verdicts = [evaluate(profile, report, selection) for profile in profiles]
-        report.recommendation.goals = recommend_for_goals(report, profiles, report.verdicts)
+                    goals.append(profile)
+    report.recommendation, report.verdicts = recommend(report, goals, selection, left_out)
+    report.recommendation.areas = area_lines(report)
     return report

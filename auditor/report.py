@@ -20,12 +20,15 @@ class Report:
     # The goals' profile verdicts the recommendation was fitted to (`auditor check` reports
     # them as its profiles); not part of the audit's JSON.
     verdicts: list = dataclasses.field(default_factory=list)
+    # Each timed matmul beside its device's peak (auditor.peaks.ThroughputFigure), in the JSON as "throughput".
+    throughput: list = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {**to_dict(self.snapshot),
                 "findings": [dataclasses.asdict(f) for f in self.findings],
                 "readiness": dataclasses.asdict(self.readiness),
-                "recommendation": dataclasses.asdict(self.recommendation)}
+                "recommendation": dataclasses.asdict(self.recommendation),
+                "throughput": [dataclasses.asdict(figure) for figure in self.throughput]}
 
     def worst_severity(self) -> int:
         """The rank of the most severe finding, -1 when there is none."""

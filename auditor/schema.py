@@ -17,6 +17,7 @@ from typing import Any, Literal
 from auditor.checks.base import Finding
 from auditor.facts import SCHEMA_VERSION, Snapshot
 from auditor.decisions.readiness import Readiness, Recommendation
+from auditor.peaks import ThroughputFigure
 
 SCHEMA_ID = "https://ml-env-auditor.invalid/schemas/report-v1.json"
 _SCALARS = {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"}, bool: {"type": "boolean"}}
@@ -55,7 +56,8 @@ def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
 def report_schema() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     top = _object_schema(Snapshot, defs)
-    for name, tp in (("findings", list[Finding]), ("readiness", Readiness), ("recommendation", Recommendation)):
+    for name, tp in (("findings", list[Finding]), ("readiness", Readiness), ("recommendation", Recommendation),
+                     ("throughput", list[ThroughputFigure])):
         top["properties"][name] = _schema_for(tp, defs)
         top["required"].append(name)
     top["properties"]["schema_version"] = {"type": "string", "pattern": rf"^{SCHEMA_VERSION.split('.')[0]}\.\d+$"}

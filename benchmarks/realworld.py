@@ -6,7 +6,8 @@ Each file in tests/realworld/cases/ is a replayable snapshot (``auditor check --
 --snapshot FILE`` reads it as is) whose ``case`` key holds what a public thread or official
 table says: the goal, the verdict it reached, the cause and the fix. For every case this prints
 
-  verdict right   the goal's built-in profile verdict equals the expected one
+  verdict right   the goal's built-in profile verdict equals the expected one (or, on a case
+                  expected ready, is "not checked": nothing fails, the proofs are unknown)
   cause named     every finding code the case expects fired
   fix fits        the fix of the cause (or, without a cause, of the goal's next steps) contains
                   every string the case names, and no command the case rules out
@@ -62,7 +63,7 @@ def score_case(path: Path) -> CaseResult:
     codes = {finding.code for finding in report.findings}
     causes = [f for f in report.findings if f.code in case["cause_codes"]]
     fix = " | ".join(f.fix or "" for f in causes) if causes else " | ".join(
-        f"{step.reason}: {step.command}" for step in goal.next_steps)
+        f"{step.reason}: {step.action}" for step in goal.next_steps)
     every_fix = fix + " | " + " | ".join(step.command or "" for step in goal.next_steps)
     fits = (all(text in fix for text in case["fix_contains"])
             and not any(text in every_fix for text in case["fix_excludes"]))
@@ -70,7 +71,10 @@ def score_case(path: Path) -> CaseResult:
     alarms = [f"{f.code}: {f.title}" for f in report.findings if f.severity == "error" and f.code not in allowed]
     if case["expected"] == "ready":
         alarms += [f"{r.id} failed: {r.title}" for r in verdict.requirements if r.status == "fail"]
-    return CaseResult(path.stem, case["goal"], case["expected"], verdict.status, verdict.status == case["expected"],
+    # A case its thread found working is right when nothing fails here and what a thread cannot
+    # show (the proofs, the machine's capacity) is "not checked": unknown is neither a failure nor a pass.
+    right = verdict.status == case["expected"] or (case["expected"], verdict.status) == ("ready", "not-checked")
+    return CaseResult(path.stem, case["goal"], case["expected"], verdict.status, right,
                       case["cause_codes"], set(case["cause_codes"]) <= codes, fits, fix, sorted(set(alarms)))
 
 

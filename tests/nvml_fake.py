@@ -184,7 +184,8 @@ def h100_node(extra: str = "") -> str:
             name="NVIDIA H100 80GB HBM3", uuid=h100_uuid(index), brand=14, arch=9, cc="9.0",
             mem_total=H100_TOTAL, mem_free=H100_TOTAL - (index + 1) * 512 * MIB, mem_reserved=0,
             bus=f"00000000:{bus}:00.0", pci_id="0x233010DE", **mig,
-            compute_mode=3 if index == 7 else 0, power_mw=700000, procs=0 if index == 0 else index % 4))
+            compute_mode=3 if index == 7 else 0, power_mw=700000, power_default_mw=700000,
+            procs=0 if index == 0 else index % 4))
     for slot, uuid, memory in H100_MIG:
         lines.append(f'mig gpu=0 index={slot} uuid={uuid} mem_total={memory} name="NVIDIA H100 80GB HBM3 MIG"')
     return "\n".join(lines) + "\n" + extra

@@ -275,7 +275,7 @@ MACHINES = [
     # torch 2.13 ships sm_120 only in its CUDA 13 builds, which need R580: the driver must move, or torch
     # go back to 2.11, whose CUDA 12.8 build has sm_120 and runs on R570.
     _workstation("rtx5090-workstation", "0x2b85", "570.133.07", 12080, "NVIDIA GeForce RTX 5090", "12.0", 10,
-                 "Blackwell", 32 * GIB, "driver 570.133.07 is too old for every torch CUDA build of torch 2.13 and "
+                 "Blackwell", 32 * GIB, "Driver 570.133.07 is too old for every torch CUDA build of torch 2.13 and "
                  "newer with kernels for these GPUs: update the NVIDIA driver to 580.65.06 or newer, then `pip install "
                  "torch==2.13.* --index-url https://download.pytorch.org/whl/cu130`; or keep this driver with torch "
                  "2.11 (`pip install torch==2.11.* --index-url https://download.pytorch.org/whl/cu128`)"),

@@ -49,14 +49,15 @@ REQUIREMENTS = {
 
 # machine -> profile -> (the status of each requirement above, the checks that did not pass).
 # The simulated machines run CPU-only torch 2.13, tensorflow-cpu 2.21 and CPU JAX, so no
-# accelerator is ever proven on them; the export paths were not checked in their snapshots.
+# accelerator is ever proven on them; the export paths were not checked in their snapshots (not
+# checked: neither a pass nor a failure).
 # The same on each NVIDIA machine whose CPU-only builds sit next to a visible GPU.
 NVIDIA_WITH_CPU_BUILDS = {
     "research": ("pass pass fail", {"FW006": "warn"}),
     #                cpus mem  shm  acc  fw   best gpu32 gpu16
     "gpu-training": ("pass pass pass pass pass fail fail fail", {"FW006": "fail"}),  # raised to error
-    "inference-serving": ("pass pass pass warn", {"FW006": "warn"}),
-    "mobile-export": ("pass warn", {}),  # GPU checks do not count for it
+    "inference-serving": ("pass pass pass not-checked", {"FW006": "warn"}),
+    "mobile-export": ("pass not-checked", {}),  # GPU checks do not count for it
     "tpu": ("fail pass fail fail", {"FW006": "warn"}),
     "apple-silicon": ("pass fail pass fail", {"FW006": "warn"}),
     "ci-cpu": ("pass pass pass pass", {}),
@@ -68,8 +69,8 @@ VERDICTS = {
     "laptop-no-gpu": {  # 8 CPUs, 16 GiB, an Intel iGPU: the CPU is the best device, with a warning
         "research": ("pass pass warn", {}),
         "gpu-training": ("pass warn pass fail pass warn fail fail", {}),  # 16 of 32 GiB: a warning
-        "inference-serving": ("pass pass pass warn", {}),
-        "mobile-export": ("pass warn", {}),
+        "inference-serving": ("pass pass pass not-checked", {}),
+        "mobile-export": ("pass not-checked", {}),
         "tpu": ("fail pass fail fail", {}),
         "apple-silicon": ("pass fail pass fail", {}),
         "ci-cpu": ("pass pass pass pass", {}),
@@ -77,8 +78,8 @@ VERDICTS = {
     "container-without-gpu-access": {  # the host's A100 is on the bus, but not in the container
         "research": ("pass pass warn", {"GPU002": "fail", "GPU003": "warn"}),
                 "gpu-training": ("pass pass pass fail pass warn fail fail", {"GPU002": "fail", "GPU003": "warn"}),
-        "inference-serving": ("pass pass pass warn", {"GPU002": "fail", "GPU003": "warn"}),
-        "mobile-export": ("pass warn", {}),
+        "inference-serving": ("pass pass pass not-checked", {"GPU002": "fail", "GPU003": "warn"}),
+        "mobile-export": ("pass not-checked", {}),
         "tpu": ("fail pass fail fail", {"GPU002": "fail", "GPU003": "warn"}),
         "apple-silicon": ("pass fail pass fail", {"GPU002": "fail", "GPU003": "warn"}),
         "ci-cpu": ("pass pass pass pass", {}),
@@ -86,8 +87,8 @@ VERDICTS = {
     "mi300x-node": {
         "research": ("pass pass fail", {}),
         "gpu-training": ("pass pass pass pass pass fail fail fail", {}),
-        "inference-serving": ("pass pass pass warn", {}),
-        "mobile-export": ("pass warn", {}),
+        "inference-serving": ("pass pass pass not-checked", {}),
+        "mobile-export": ("pass not-checked", {}),
         "tpu": ("fail pass fail fail", {}),
         "apple-silicon": ("pass fail pass fail", {}),
         "ci-cpu": ("pass pass pass pass", {}),
@@ -95,8 +96,8 @@ VERDICTS = {
     "tpu-v5e-vm": {
         "research": ("pass pass fail", {"TPU001": "warn"}),
         "gpu-training": ("pass pass pass fail pass fail fail fail", {"TPU001": "warn"}),
-        "inference-serving": ("pass pass pass warn", {"TPU001": "warn"}),
-        "mobile-export": ("pass warn", {}),
+        "inference-serving": ("pass pass pass not-checked", {}),  # torch serves it: TPU001 is not its concern
+        "mobile-export": ("pass not-checked", {}),
         "tpu": ("pass pass fail fail", {"TPU001": "fail"}),  # raised to error by the profile
         "apple-silicon": ("pass fail pass fail", {"TPU001": "warn"}),
         "ci-cpu": ("pass pass pass pass", {}),
@@ -104,8 +105,8 @@ VERDICTS = {
     "nvml-errors": {  # GPU 1 is lost; GPU 0 alone meets gpu-training's one-GPU minimum
         "research": ("pass pass fail", {"FW006": "warn", "GPU004": "fail"}),
         "gpu-training": ("pass pass pass pass pass fail fail fail", {"FW006": "fail", "GPU004": "fail"}),
-        "inference-serving": ("pass pass pass warn", {"FW006": "warn", "GPU004": "fail"}),
-        "mobile-export": ("pass warn", {}),
+        "inference-serving": ("pass pass pass not-checked", {"FW006": "warn", "GPU004": "fail"}),
+        "mobile-export": ("pass not-checked", {}),
         "tpu": ("fail pass fail fail", {"FW006": "warn", "GPU004": "fail"}),
         "apple-silicon": ("pass fail pass fail", {"FW006": "warn", "GPU004": "fail"}),
         "ci-cpu": ("pass pass pass pass", {}),
@@ -113,8 +114,8 @@ VERDICTS = {
     "gpu-claimed-by-nouveau": {  # no NVIDIA driver, so no GPU to count
         "research": ("pass pass warn", {"GPU001": "fail"}),
         "gpu-training": ("pass pass pass fail pass warn fail fail", {"GPU001": "fail"}),
-        "inference-serving": ("pass pass pass warn", {"GPU001": "fail"}),
-        "mobile-export": ("pass warn", {}),
+        "inference-serving": ("pass pass pass not-checked", {"GPU001": "fail"}),
+        "mobile-export": ("pass not-checked", {}),
         "tpu": ("fail pass fail fail", {"GPU001": "fail"}),
         "apple-silicon": ("pass fail pass fail", {"GPU001": "fail"}),
         "ci-cpu": ("pass pass pass pass", {}),
@@ -122,9 +123,9 @@ VERDICTS = {
     "apple-m2-pro-macos14": {  # replayed: PyTorch proven on MPS, TensorFlow through tensorflow-metal
         "research": ("pass pass pass", {}),
         # no /dev/shm on macOS (not measured), and MPS is not a cuda or rocm GPU
-        "gpu-training": ("pass pass warn fail pass pass fail fail", {}),
-        "inference-serving": ("pass pass pass warn", {}),
-        "mobile-export": ("pass warn", {}),
+        "gpu-training": ("pass pass not-checked fail pass pass fail fail", {}),
+        "inference-serving": ("pass pass pass not-checked", {}),
+        "mobile-export": ("pass not-checked", {}),
         "tpu": ("fail pass fail fail", {}),
         "apple-silicon": ("pass pass pass pass", {}),
         "ci-cpu": ("pass pass pass pass", {}),
@@ -180,7 +181,9 @@ def test_every_profile_on_every_simulated_machine(snapshots, machine):
     assert [p["profile"] for p in report["profiles"]] == PROFILES
     for name, profile in by_name(report).items():
         assert statuses(profile) == VERDICTS[machine][name], name
-        assert profile["status"] == ("not-ready" if "fail" in json.dumps(VERDICTS[machine][name]) else "ready"), name
+        expected = json.dumps(VERDICTS[machine][name])
+        assert profile["status"] == ("not-ready" if "fail" in expected else "not-checked" if "not-checked" in expected
+                                     else "ready"), name
     assert code == (1 if any(p["status"] == "not-ready" for p in report["profiles"]) else 0)
 
 
@@ -220,18 +223,21 @@ def test_a_gpu_the_container_cannot_reach_points_to_the_finding_that_explains_it
     assert accelerator["fix"].startswith("GPU002: ") and "--gpus all" in accelerator["fix"]
     _, laptop = check_json("--snapshot", str(snapshots["laptop-no-gpu"]), "--profile", "gpu-training")
     assert _result(laptop, "gpu-training", "compute.any.gpu.float32.train-step")["fix"] == (
-        "This machine has no GPU (cuda or rocm): run on one that has.")
+        "Move this work to a machine with an NVIDIA or AMD GPU (a cloud VM with an L4, A10G, A100, H100 or MI300X: "
+        "AWS g6/g5/p5, Google Cloud g2/a3, Azure NC/ND).")
     assert _result(laptop, "gpu-training", "machine.memory")["evidence"] == [
         "16.0 GiB usable (16.0 GiB total, cgroup limit none)"]
 
 
-def test_an_export_path_missing_from_a_replayed_snapshot_warns_that_it_was_not_checked(snapshots):
+def test_an_export_path_missing_from_a_replayed_snapshot_is_not_checked(snapshots):
     _, report = check_json("--snapshot", str(snapshots["laptop-no-gpu"]), "--profile", "mobile-export")
     export = _result(report, "mobile-export", "export.tflite+tflite-int8-or-executorch")
-    assert export["status"] == "warn"  # unknown is never a failure
-    assert export["evidence"] == ["tflite: not checked in this snapshot", "tflite-int8: not checked in this snapshot",
-                                  "executorch: not checked in this snapshot"]
-    assert export["fix"].startswith("Run `auditor check` on the machine itself")
+    assert export["status"] == "not-checked"  # unknown is never a failure, nor a pass
+    assert export["evidence"] == ["tflite: not checked in this audit", "tflite-int8: not checked in this audit",
+                                  "executorch: not checked in this audit"]
+    assert export["fix"].startswith("Convert it for real: `auditor audit --deep` on the machine itself")
+    verdict = next(p for p in report["profiles"] if p["profile"] == "mobile-export")
+    assert verdict["status"] == "not-checked"
 
 
 def test_a_compiled_proof_left_for_deep_is_not_proven(snapshots, tmp_path):
@@ -332,7 +338,7 @@ def test_input_errors_exit_2_even_with_exit_zero(tmp_path):
 BREAK_EVALUATE = textwrap.dedent(f"""
     import auditor.cli, auditor.decisions.goals
 
-    def evaluate(profile, report, selection=None):
+    def evaluate(profile, report, selection=None, framework=None):
         raise RuntimeError("boom from the test seam")
 
     auditor.decisions.goals.evaluate = evaluate
@@ -465,8 +471,10 @@ def test_a_user_profile_is_named_by_its_file_in_the_commands(snapshots, tmp_path
     _, report = check_json("--snapshot", str(snapshots["laptop-no-gpu"]), "--profile", str(team))
     (goal,) = report["recommendation"]["goals"]
     assert (goal["goal"], goal["framework"]) == ("team", "torch")  # only torch reaches ExecuTorch
-    assert goal["next_steps"] == [{"reason": "executorch: not checked in this audit",
-                                   "command": f"auditor check --profile {team}"}]
+    assert goal["next_steps"] == [{"reason": "executorch not converted in this audit",
+                                   "action": f"Convert executorch for real and run the result: `auditor check --profile "
+                                             f"{team}`",
+                                   "command": f"auditor check --profile {team}", "goals": ["team"]}]
 
 
 def test_the_recommendation_for_mobile_names_the_path_proven_here(real_check):

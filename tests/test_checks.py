@@ -9,7 +9,8 @@ import pytest
 from auditor.checks import REGISTRY, run_checks
 from auditor.facts import (ComputeProof, FrameworkBuild, FrameworkDevice, FrameworkFacts, NvidiaFacts, NvidiaGpu,
                            PackageFacts, ProbeRun, Snapshot, from_dict, to_dict)
-from auditor.decisions.readiness import assess, recommend
+from auditor.decisions.readiness import assess
+from auditor.pipeline import build_report
 from conftest import quick_snapshot
 from machines import linux_machine
 
@@ -80,7 +81,7 @@ def test_wrong_numbers_make_a_device_broken_not_ready(base):
     torch = next(fw for fw in readiness.frameworks if fw.framework == "torch")
     assert torch.status == "broken"
     assert torch.devices[0].status == "broken"
-    assert [c.framework for c in recommend(base, readiness, findings).choices] == ["tensorflow"]
+    assert [c.framework for c in build_report(base).recommendation.choices] == ["tensorflow"]
 
 
 def test_failed_xla_is_a_warning_and_eager_stays_ready(base):
@@ -159,12 +160,34 @@ def test_quick_mode_is_unproven(base):
     assert {fw.status for fw in readiness.frameworks} == {"unproven"}
 
 
-def test_no_framework_installed_recommends_installing_one(base):
+def test_no_framework_installed_is_an_error_finding_whose_fix_installs_one(base):
     base.frameworks, base.packages = {}, {}
-    readiness = assess(base, [])
-    assert readiness.status == "not-ready"
-    recommendation = recommend(base, readiness, [])
-    assert [step.command for step in recommendation.next_steps] == ["pip install torch"]
+    report = build_report(base)
+    assert report.readiness.status == "not-ready"
+    assert [(f.code, f.severity) for f in report.findings] == [("FW012", "error")]
+    assert "`pip install torch`" in report.findings[0].fix
+    first = report.recommendation.next_steps[0]
+    assert first.command == "pip install torch" and len(first.goals) == 5  # every goal asked here needs it
+    assert report.recommendation.summary.startswith("Nothing here is ready for ML work: no ML framework is installed")
+
+
+def test_frameworks_that_all_failed_are_nothing_usable(base):
+    for fw in base.frameworks.values():
+        fw.proofs = [ComputeProof(fw.devices[0].id, "matmul 256x256", "float32", False, 0.7, 2e-3, 0.001,
+                                  "result differs from the float64 reference by 0.7")]
+    assert codes(base) == ["FW004", "FW004", "FW012"]
+    base.frameworks["torch"].proofs[0].ok, base.frameworks["torch"].proofs[0].error = True, None
+    assert "FW012" not in codes(base)  # one framework that computes is something usable
+
+
+def test_unknown_is_not_nothing(base):
+    for fw in base.frameworks.values():
+        fw.proofs = None  # a snapshot from a tool that records no proofs
+    assert "FW012" not in codes(base)
+    base.mode = "quick"
+    for fw in base.frameworks.values():
+        fw.probe = ProbeRun(fw.name, "skipped", "--quick reads package metadata only")
+    assert "FW012" not in codes(base)
 
 
 def _with_gpus(snapshot: Snapshot, driver: str, capability: str, torch_version: str = "2.9.1+cpu") -> Snapshot:
@@ -184,28 +207,28 @@ def _with_gpus(snapshot: Snapshot, driver: str, capability: str, torch_version: 
 ])
 def test_cpu_only_torch_with_an_nvidia_gpu_gets_a_driver_fitted_install(base, driver, capability, torch_version, variant):
     snapshot = _with_gpus(base, driver, capability, torch_version)
-    readiness = assess(snapshot, [])
-    recommendation = recommend(snapshot, readiness, [])
-    commands = [step.command for step in recommendation.next_steps]
+    report = build_report(snapshot)
+    commands = [step.command for step in report.recommendation.next_steps if step.command]
     pin = torch_version.split("+")[0]
     assert f"pip install torch=={pin} --index-url https://download.pytorch.org/whl/{variant}" in commands
-    assert 'pip install "tensorflow[and-cuda]==2.21.0"' in commands
     assert len(commands) == len(set(commands))  # each command once
-    assert "install a GPU build" in recommendation.summary
-    assert readiness.summary.endswith("The 1 NVIDIA GPU(s) go unused: every framework runs on the CPU.")
+    research = next(goal for goal in report.recommendation.goals if goal.goal == "research")
+    assert research.status == "not-ready" and research.framework == "torch"
+    assert "research" in report.recommendation.summary and "not ready for" in report.recommendation.summary
+    assert report.readiness.summary.endswith("The 1 NVIDIA GPU(s) go unused: every framework runs on the CPU.")
 
 
 def test_a_driver_older_than_every_torch_variant_says_update_the_driver(base):
     snapshot = _with_gpus(base, "515.43.04", "8.0")  # CUDA 11.7's driver: no 12.x build runs on it
-    steps = recommend(snapshot, assess(snapshot, []), []).next_steps
-    torch_step = next(step for step in steps if "PyTorch" in step.reason)
+    steps = build_report(snapshot).recommendation.next_steps
+    torch_step = next(step for step in steps if "too old for every torch CUDA build" in step.action)
     assert torch_step.command is None
     # The driver is named with what it must reach, and the older release that runs on it today.
-    assert "driver 515.43.04 is too old for every torch CUDA build of torch 2.9 and newer" in torch_step.reason
-    assert "update the NVIDIA driver to 560.28.03 or newer" in torch_step.reason
+    assert "Driver 515.43.04 is too old for every torch CUDA build of torch 2.9 and newer" in torch_step.action
+    assert "update the NVIDIA driver to 560.28.03 or newer" in torch_step.action
     # 2.5 is the newest release whose CUDA 11.8 architecture list is recorded (2.6 and 2.7's are not).
     assert "or keep this driver with torch 2.5 (`pip install torch==2.5.* --index-url " \
-           "https://download.pytorch.org/whl/cu118`)" in torch_step.reason
+           "https://download.pytorch.org/whl/cu118`)" in torch_step.action
 
 
 def test_a_proven_gpu_is_recommended_first(base):
@@ -213,9 +236,14 @@ def test_a_proven_gpu_is_recommended_first(base):
     torch.build = FrameworkBuild(variant="cuda", cuda_version="12.8")
     torch.devices.append(FrameworkDevice("cuda:0", "cuda", "NVIDIA H100", compute_capability="9.0"))
     torch.proofs.append(ComputeProof("cuda:0", "matmul 256x256", "float32", True, 1e-6, 2e-3, 0.0001))
-    recommendation = recommend(base, assess(base, []), [])
-    assert (recommendation.choices[0].framework, recommendation.choices[0].device) == ("torch", "cuda:0")
-    assert recommendation.summary.startswith("Use PyTorch on cuda:0")
+    base.accelerators.nvidia = NvidiaFacts(driver_version="570.86.15", gpus=[NvidiaGpu(
+        index=0, name="NVIDIA H100 80GB HBM3", uuid="GPU-1", memory_total_bytes=80 * 1024**3, compute_capability="9.0")])
+    recommendation = build_report(base).recommendation
+    research = next(goal for goal in recommendation.goals if goal.goal == "research")
+    assert (research.framework, research.device) == ("torch", "cuda:0")
+    assert recommendation.summary.startswith("Use PyTorch on cuda:0 for ")
+    # The choice is the framework the goals pick, on the accelerator proven for one of them.
+    assert [(c.framework, c.device) for c in recommendation.choices] == [("torch", "cuda:0")]
 
 
 def test_snapshot_round_trips_through_json_data(base):

@@ -262,8 +262,10 @@ def test_explain_prints_the_explanation(typed):
     check = next(c for c in REGISTRY if c.code == "FW001")
     result = run_cli("explain", typed)
     assert result.returncode == 0 and result.stderr == ""
+    title, evidence = check.example.split("\n")
     assert result.stdout == (f"FW001 (framework-not-importable), default severity error\n\n"
-                             f"{check.summary}\n\n{check.explanation}\n")
+                             f"{check.summary}\n\n{check.explanation}\n\nFix: {check.fix}\n\n"
+                             f"Example:\n  {title}\n  evidence: {evidence}\n")
 
 
 def test_explain_a_near_miss_suggests_the_code():

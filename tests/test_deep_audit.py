@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from importlib import metadata
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def test_deep_snapshot_replays_into_markdown_with_its_export_table(deep):
     text = replay.stdout
     assert "## Export paths" in text
     assert "| onnx: PyTorch -> ONNX (dynamo exporter), run in ONNX Runtime | ready |" in text
-    assert "| PyTorch | cpu | float32 | torch.compile | train-step | ok (" in text
+    assert re.search(r"\| PyTorch \| cpu \| float32 \| torch.compile \| train-step \| \d\.\de-\d\d of 2e-03 \|", text)
 
 
 @pytest.mark.parametrize("faulty, healthy", [("torch", "tensorflow"), ("tensorflow", "torch")])
@@ -144,5 +145,5 @@ def test_a_broken_or_missing_export_tool_reaches_the_report_check_and_recommenda
         assert requirement["fix"] == '`pip install "onnxscript>=0.6"`'
         (goal,) = report["recommendation"]["goals"]
         assert goal["framework"] == "torch"
-        assert {"reason": "onnx: not installed (missing onnxscript)", "command": 'pip install "onnxscript>=0.6"'} \
-            in goal["next_steps"]
+        step = next(step for step in goal["next_steps"] if step["reason"] == "onnx: not installed (missing onnxscript)")
+        assert (step["action"], step["command"]) == ('`pip install "onnxscript>=0.6"`', 'pip install "onnxscript>=0.6"')

@@ -161,7 +161,7 @@ def test_an_inline_probe_past_its_deadline_is_a_timeout(tmp_path):
     handler_before = signal.getsignal(signal.SIGALRM)
     started = time.monotonic()
     facts = _run_inline(InlineProbe("stuck", "machine.host", stuck), ProbeContext(FsRoot(tmp_path), {}), runs,
-                        deadline_s=0.5)
+                        started, deadline_s=0.5)
 
     assert facts is None
     assert [(run.name, run.status, run.reason) for run in runs] == [("stuck", "timeout", "no answer within 0.5 s; stopped")]
@@ -276,7 +276,7 @@ def test_py_cpuinfo_runs_as_a_bounded_helper(tmp_path, monkeypatch):
 
 def test_100000_nvidia_smi_rows_are_capped_with_a_finding(tmp_path, fake_root):
     row = ("%d, GPU-%08d, NVIDIA A100-SXM4-80GB, 81920, 81050, 8.0, 00000000:07:00.0, 550.54.15, "
-           "Disabled, Disabled, Default, 400.00, 4, 4, 16, 16, 0x0000000000000000\\n")
+           "Disabled, Disabled, Default, 400.00, 400.00, 4, 4, 16, 16, 0x0000000000000000\\n")
     smi = executable(tmp_path / "bin", "nvidia-smi", f"""
         #!/bin/sh
         if [ "$#" -eq 0 ]; then

@@ -341,6 +341,51 @@ def test_arm_core_names_need_both_codes():
     assert knowledge.arm_implementer("0x99") is None
 
 
+def test_peak_flops_rows_are_consistent():
+    data = _data("peak-flops")
+    patterns = [(re.compile(pattern, re.IGNORECASE), row["model"]) for row in data["nvidia_gpus"] for pattern in row["nvml_names"]]
+    for row in data["nvidia_gpus"]:
+        # Tensor cores are never slower than the CUDA cores; TF32 runs at half the 16-bit rate (datasheets round).
+        assert all(row[key] >= row["float32"] for key in ("tf32", "bfloat16", "float16") if key in row), row["model"]
+        assert "tf32" not in row or row["tf32"] <= row["bfloat16"] / 2 * 1.01, row["model"]
+    names = ["H100 80GB HBM3", "H200", "H200 NVL", "L40S", "L40", "L4", "A10", "A30", "Tesla T4", "Tesla V100-SXM2-16GB",
+             "GeForce RTX 4090", "GeForce RTX 2080 SUPER", "A100-SXM4-80GB", "A100-PCIE-40GB", "GH200 144G HBM3e", "B200"]
+    for name in names:
+        assert len([model for pattern, model in patterns if pattern.fullmatch(name)]) == 1, name
+    arm = {row["name"] for row in _data("arm-cores")["cores"]}
+    assert {row["core"] for row in data["cpu_rates"] if "core" in row} <= arm
+    assert len({row["framework"] for row in data["float32_matmul"]}) == len(data["float32_matmul"])
+    for row in data["amd_gpus"]:
+        assert row["compute_units"] % row["dies"] == 0 and row["float32_matrix"] >= row["float32_vector"], row["model"]
+
+
+def test_peak_flops_spot_checks():
+    h100 = knowledge.nvidia_gpu_peak("NVIDIA H100 80GB HBM3")
+    assert (h100.model, h100.tflops) == ("H100 SXM", {"float32": 66.9, "tf32": 494.7, "bfloat16": 989.4, "float16": 989.4})
+    assert knowledge.nvidia_gpu_peak("Tesla T4").tflops == {"float32": 8.1, "float16": 65.0}  # no TF32, no bfloat16
+    assert knowledge.nvidia_gpu_peak("A100-SXM4-40GB").model == "A100 SXM"  # an old driver leaves out "NVIDIA "
+    for near_miss in ("NVIDIA A10G", "NVIDIA GeForce RTX 3090 Ti", "Tesla V100S-PCIE-32GB", "NVIDIA H100 80GB HBM3 MIG 1g.10gb",
+                      "NVIDIA RTX 6000 Ada Generation", "", None):
+        assert knowledge.nvidia_gpu_peak(near_miss) is None, near_miss
+    assert [peak.model for peak in knowledge.amd_gpu_peaks("gfx942", 304)] == ["Instinct MI300X", "Instinct MI325X"]
+    assert [peak.model for peak in knowledge.amd_gpu_peaks("gfx90a", 110)] == ["Instinct MI250X"]  # one of its two dies
+    assert knowledge.amd_gpu_peaks("gfx942", 80) == () and knowledge.amd_gpu_peaks(None, None) == ()
+    assert knowledge.amd_gpu_peaks("gfx908", 120)[0].tflops == {"float32": 46.1, "bfloat16": 92.3, "float16": 184.6}
+    xeon = {"avx512f": True, "avx2": True, "fma": True, "avx": True, "amx_bf16": True, "amx_tile": True, "avx512_bf16": True}
+    assert knowledge.cpu_rate("float32", "x86_64", xeon).flops_per_cycle == 64
+    assert knowledge.cpu_rate("bfloat16", "x86_64", xeon).flops_per_cycle == 1024
+    assert knowledge.cpu_rate("bfloat16", "x86_64", {**xeon, "amx_tile": False}).flops_per_cycle == 128
+    assert knowledge.cpu_rate("float32", "x86_64", {"avx": True, "avx2": True, "fma": False}).unit == "avx"
+    assert knowledge.cpu_rate("float32", "x86_64", {"sse4.2": False}).unit == "sse"
+    assert knowledge.cpu_rate("bfloat16", "x86_64", {"avx2": True, "fma": True}) is None
+    assert knowledge.cpu_rate("float32", "aarch64", {"neon": True}, "Neoverse-V1").flops_per_cycle == 32
+    assert knowledge.cpu_rate("float32", "aarch64", {"neon": True}, "Cortex-A72") is None
+    assert knowledge.cpu_rate("float32", "x86_64", {}) is None
+    assert knowledge.cpu_rate("float32", "x86_64", {}, torch_cpu_capability="AVX2").unit == "avx2"
+    assert [knowledge.float32_matmul_on_nvidia(name) for name in ("torch", "tensorflow", "jax", "mxnet")] == [
+        "float32", "tf32", "tf32", None]
+
+
 def test_module_stays_import_light():
     code = ("import sys, auditor.knowledge as k; k.tables(); k.torch_release('2.9'); "
             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")

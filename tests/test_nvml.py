@@ -78,6 +78,7 @@ def test_h100_node_with_mig_reports_every_field(fake_nvml_dir, tmp_path):
     assert [(mig.index, mig.uuid, mig.memory_total_bytes) for mig in gpu0.mig_instances] == H100_MIG  # slot 2 empty
     assert gpu0.compute_mode == "Default"
     assert gpu0.power_limit_watts == 700.0
+    assert gpu0.default_power_limit_watts == 700.0
     assert gpu0.process_count == 0
 
     gpu7 = facts.gpus[7]
@@ -99,6 +100,7 @@ def test_h100_node_with_mig_reports_every_field(fake_nvml_dir, tmp_path):
 
     assert facts.sources["cuda_driver_version"] == "nvmlSystemGetCudaDriverVersion_v2"
     assert facts.sources["gpus.power_limit_watts"].startswith("nvmlDeviceGetPowerManagementLimit")
+    assert facts.sources["gpus.default_power_limit_watts"].startswith("nvmlDeviceGetPowerManagementDefaultLimit")
     log = calls(tmp_path)
     assert log[0] == "nvmlInitWithFlags" and log[-1] == "nvmlShutdown"
     assert log.count("nvmlShutdown") == 1
@@ -154,6 +156,23 @@ def test_power_limit_not_supported_is_none_without_an_error(h100):
     assert facts.gpus[0].errors == []
     assert facts.gpus[0].memory_total_bytes == H100_TOTAL  # everything else still read
     assert facts.gpus[1].power_limit_watts == 700.0
+
+
+def test_a_power_limit_set_below_the_default_reads_as_both(fake_nvml_dir, tmp_path):
+    description = "driver 550.54.15\n" + gpu_line(name="NVIDIA H100 80GB HBM3", uuid="GPU-1", power_mw=450000,
+                                                   power_default_mw=700000) + "\n"
+    (gpu,) = ok_facts(run_probe(without_nvidia_smi(nvml_env(description, tmp_path), tmp_path))).gpus
+    assert (gpu.power_limit_watts, gpu.default_power_limit_watts, gpu.errors) == (450.0, 700.0, [])
+
+
+def test_default_power_limit_not_supported_is_none_and_a_refusal_is_recorded(h100):
+    facts = h100("fail gpu=0 nvmlDeviceGetPowerManagementDefaultLimit=3\n"  # NVML_ERROR_NOT_SUPPORTED
+                 "fail gpu=1 nvmlDeviceGetPowerManagementDefaultLimit=999\n")
+
+    assert (facts.gpus[0].default_power_limit_watts, facts.gpus[0].errors) == (None, [])
+    assert facts.gpus[1].default_power_limit_watts is None
+    assert facts.gpus[1].errors == ["nvmlDeviceGetPowerManagementDefaultLimit: Unknown Error"]
+    assert facts.gpus[0].power_limit_watts == facts.gpus[2].default_power_limit_watts == 700.0
 
 
 def test_refused_queries_are_recorded_per_gpu_and_the_rest_is_read(h100):
@@ -218,6 +237,8 @@ def test_nvml_init_error_falls_back_to_nvidia_smi(fake_nvml_dir, tmp_path):
     assert (gpu1.index, gpu1.mig_mode_current, gpu1.mig_mode_pending, gpu1.compute_mode) == (
         1, False, True, "Exclusive_Process")
     assert gpu1.power_limit_watts is None  # [N/A]
+    assert gpu0.default_power_limit_watts == gpu1.default_power_limit_watts == 400.0
+    assert facts.sources["gpus.default_power_limit_watts"] == "nvidia-smi --query-gpu=power.default_limit (W)"
     assert gpu1.memory_free_bytes == 80879 * MIB
 
 

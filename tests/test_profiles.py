@@ -197,8 +197,8 @@ def test_extends_merges_tables_key_by_key_and_replaces_entries_by_id(tmp_path):
     assert document.compute[0].device == ("cuda",) and document.compute[0].workload is None
     assert [entry.requirement_id() for entry in document.frameworks] == ["torch", "torch-or-tensorflow-or-jax"]
     # ignores add up, each once, in the order first given
-    assert document.checks.ignore == ("TPU", "GPU", "ARC", "DRV", "ROC", "FW006", "FW007", "PLT001", "PLT002",
-                                      "PLT003", "ENV002")
+    assert document.checks.ignore == ("TPU", "GPU", "ARC", "DRV", "ROC", "FW006", "FW007", "FW011", "PLT001",
+                                      "PLT002", "PLT003", "ENV002")
     assert document.checks.severity == {"MEM002": "off", "FW": "warning"}
 
 

@@ -22,6 +22,7 @@ import pytest
 
 import auditor.knowledge
 from auditor.checks import run_checks
+from auditor.probes import cpu as cpu_probe
 from auditor.probes.base import ProbeContext
 from auditor.probes.cpu import ARM32_FEATURES, ARM_FEATURES, RISCV_FEATURES, X86_FEATURES, collect_cpu, \
     machine_architecture
@@ -40,6 +41,7 @@ class Capture:
     vendor: Optional[str]
     model: Optional[str]
     features: dict[str, bool]  # a few the capture's flags settle, by hand
+    clock_mhz: Optional[float] = None  # the clock the capture announces, by hand; None where it gives none
 
 
 CAPTURES = {
@@ -63,7 +65,7 @@ CAPTURES = {
     "spacemit-x60-debian13.txt": Capture("riscv64", None, "Spacemit(R) X60", {"rvv": True}),
     "xeon-6972p-graniterapids.txt": Capture("x86_64", "GenuineIntel", "Intel(R) Xeon(R) 6972P",
                                             {"avx": True, "avx512f": True, "avx512_vnni": True, "avx512_fp16": True,
-                                             "amx_tile": True, "amx_int8": True}),
+                                             "amx_tile": True, "amx_int8": True}, clock_mhz=2400.0),
     # An arm64 kernel older than 3.19: both processors listed first, their one set of fields after.
     "nexus9-denver.txt": Capture("aarch64", "NVIDIA", "Denver", {"neon": True, "fp16": False, "dotprod": False}),
 }
@@ -106,6 +108,15 @@ def expected_from_capture(text: str) -> tuple[Optional[str], Optional[str], dict
     return "IBM", cpu.split(",")[0].split(" (")[0], {"altivec": True} if "altivec supported" in cpu else {}
 
 
+def expected_clock(text: str) -> Optional[float]:
+    """The clock a raw capture announces, in MHz: the rated one in its model name, else its fastest "cpu MHz"."""
+    rated = re.search(r"@\s*([0-9.]+)\s*GHz", (raw(text, "model name") or [""])[0])
+    if rated:
+        return float(rated.group(1)) * 1000
+    speeds = [float(value) for value in raw(text, "cpu MHz")]
+    return max(speeds) if speeds else None
+
+
 def write_tree(directory: Path, capture: Optional[str], extra: Optional[dict[str, str]] = None,
                text: Optional[str] = None) -> FsRoot:
     """A plain Linux tree around a capture (or, for the synthetic cases, a given text), with one
@@ -139,12 +150,51 @@ def test_cpu_and_host_probes_report_what_the_capture_says(tmp_path, name):
     assert cpu.model == model == known.model
     assert cpu.features == features
     assert known.features.items() <= cpu.features.items()
+    assert cpu.clock_mhz == expected_clock(text) == known.clock_mhz
+    if known.clock_mhz is None:
+        assert cpu.sources["clock_mhz"].startswith("unknown: ")
     # The tree's machine, not this one's: one answer, from one place, for both probes.
     assert cpu.architecture == host.architecture == known.architecture
     assert cpu.sources["architecture"] == host.sources["architecture"]
     assert "platform.machine()" not in cpu.sources["architecture"]
     if known.architecture is None:
         assert cpu.sources["architecture"].startswith("unknown: ")
+
+
+def test_cpufreq_maximum_comes_before_the_model_name_and_the_model_name_before_cpu_mhz(tmp_path):
+    """On the Xeon capture (cpu MHz 2400, no clock in its model name): a rated clock written into the model
+    name wins over cpu MHz, and cpufreq's maximum over both."""
+    text = (RECORDED / "xeon-6972p-graniterapids.txt").read_text()
+    rated = re.sub(r"^(model name\s*:.*)$", r"\1 @ 2.10GHz", text, count=1, flags=re.MULTILINE)
+    cpufreq = {"/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq": "3900000\n"}
+    cases = {"cpu-mhz": ({}, 2400.0, "/proc/cpuinfo cpu MHz"),
+             "rated": ({"/proc/cpuinfo": rated}, 2100.0, "/proc/cpuinfo model name"),
+             "cpufreq": ({**cpufreq, "/proc/cpuinfo": rated}, 3900.0, "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")}
+    assert expected_clock(rated) == 2100.0
+    for name, (extra, clock, source) in cases.items():
+        (tmp_path / name).mkdir()
+        cpu = collect_cpu(ProbeContext(write_tree(tmp_path / name, "xeon-6972p-graniterapids.txt", extra), {}))
+        assert (cpu.clock_mhz, cpu.sources["clock_mhz"].split(" (")[0]) == (clock, source), name
+
+
+def test_this_machines_clock_is_what_its_own_files_say():
+    """The live machine: cpufreq's maximum where the kernel has it, else what /proc/cpuinfo says,
+    read here apart from the probe (this VM shows only "cpu MHz : 2100.000")."""
+    cpufreq = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    if platform.system() != "Linux":
+        pytest.skip("reads /proc/cpuinfo")
+    expected = int(cpufreq.read_text()) / 1000 if cpufreq.exists() else expected_clock(Path("/proc/cpuinfo").read_text())
+    assert collect_cpu(ProbeContext(FsRoot(), {})).clock_mhz == expected
+
+
+def test_other_platforms_take_the_higher_of_py_cpuinfos_clocks(monkeypatch):
+    monkeypatch.setattr(cpu_probe, "_cpuinfo", lambda: {"brand_raw": "Apple M2", "flags": [],
+                                                         "hz_advertised": [0, 0], "hz_actual": [3504000000, 0]})
+    cpu = cpu_probe._collect_other()
+    assert (cpu.clock_mhz, cpu.sources["clock_mhz"]) == (3504.0, "py-cpuinfo hz_actual")
+    monkeypatch.setattr(cpu_probe, "_cpuinfo", lambda: {"brand_raw": "Some CPU", "flags": []})
+    cpu = cpu_probe._collect_other()
+    assert cpu.clock_mhz is None and cpu.sources["clock_mhz"].startswith("unknown: ")
 
 
 def test_synthetic_power_cpuinfo_names_the_cpu_but_not_the_kernels_byte_order(tmp_path):

@@ -137,6 +137,7 @@ def assert_matches(facts: NvidiaFacts, text: str) -> None:
         assert gpu.mig_mode_pending == ({"Enabled": True, "Disabled": False}.get(row["mig.mode.pending"]))
         assert gpu.compute_mode == value(row, "compute_mode")
         assert gpu.power_limit_watts == number(row, "power.limit", "W")
+        assert gpu.default_power_limit_watts == number(row, "power.default_limit", "W")
         assert (gpu.pcie_link_gen_current, gpu.pcie_link_gen_max, gpu.pcie_link_width_current,
                 gpu.pcie_link_width_max) == tuple(int(row[field]) if value(row, field) else None for field in LINK)
         # The capture's per-reason columns say which bits of the mask are active.
@@ -175,6 +176,7 @@ def nvml_description(text: str) -> str:
                 "mig_pending": {"Enabled": 1, "Disabled": 0}.get(row["mig.mode.pending"]),
                 "compute_mode": COMPUTE_MODES[row["compute_mode"]],
                 "power_mw": int(number(row, "power.limit", "W") * 1000),
+                "power_default_mw": int(number(row, "power.default_limit", "W") * 1000),
                 "clocks_reasons": row["clocks_event_reasons.active"],
                 **{key: int(row[field]) for key, field in zip(
                     ("pcie_gen", "pcie_gen_max", "pcie_width", "pcie_width_max"), LINK) if value(row, field)}}
@@ -256,6 +258,14 @@ def test_a_field_the_driver_refuses_is_unknown_and_the_rest_is_read(tmp_path):
     assert facts.sources["gpus.compute_capability"] == "unknown: this nvidia-smi refuses the field compute_cap"
     assert [gpu.memory_total_bytes for gpu in facts.gpus] == [81920 * MIB] * 2
     assert facts.gpus[1].clock_event_reasons == ["gpu_idle"] and facts.driver_version == "550.54.15"
+
+
+def test_a_driver_without_the_default_power_limit_field_leaves_it_unknown(tmp_path):
+    facts = replay(without_column(GOOD_CAPTURE, "power.default_limit", tmp_path), tmp_path)
+
+    assert [gpu.default_power_limit_watts for gpu in facts.gpus] == [None, None]
+    assert facts.sources["gpus.default_power_limit_watts"] == "unknown: this nvidia-smi refuses the field power.default_limit"
+    assert [gpu.power_limit_watts for gpu in facts.gpus] == [400.0, None]
 
 
 def test_a_refused_driver_version_is_asked_by_its_newer_name(tmp_path):

@@ -285,7 +285,9 @@ def test_wrapped_lists_keep_every_word_and_their_indent(columns):
     check = next(c for c in REGISTRY if c.code == "FW008")
     explained = screen_of("explain", "FW008", columns=columns, colour=True).lines
     assert explained[0] == f"FW008 ({check.name}), default severity {check.severity}"
-    assert words(" ".join(explained)) == words(f"{explained[0]} {check.summary} {check.explanation}")
+    title, evidence = check.example.split("\n")
+    assert words(" ".join(explained)) == words(f"{explained[0]} {check.summary} {check.explanation} "
+                                               f"Fix: {check.fix} Example: {title} evidence: {evidence}")
 
 
 # --- nothing that carries a number or names a column is cut ----------------------------------
@@ -299,7 +301,8 @@ def test_every_proof_row_keeps_its_numbers_whole_at_every_width(live, synthetic,
     facts = report(path)
     screen = screen_of("audit", "--snapshot", str(path), columns=columns, colour=True)
     proofs = panel(screen, "Compute proofs") if any(fw["proofs"] for fw in facts["frameworks"].values()) else []
-    expected = []  # (device, dtype, mode, result, GFLOP/s) of each passed group, as the JSON report has them
+    expected = []  # (device, dtype, mode, error, GFLOP/s) of each passed group, as the JSON report has them
+    tolerances = []
     groups: dict[tuple, list] = {}
     for name, fw in facts["frameworks"].items():
         for proof in fw["proofs"]:
@@ -308,8 +311,10 @@ def test_every_proof_row_keeps_its_numbers_whole_at_every_width(live, synthetic,
                 groups.setdefault((name, proof["device"], proof["dtype"], mode), []).append(proof)
     for (_, device, dtype, mode), group in groups.items():
         gflops = next((f"{p['gflops']:,.0f}" for p in group if p["gflops"]), "-")
-        worst = max(p["max_relative_error"] or 0.0 for p in group)
-        expected.append([device, dtype, mode, f"({worst:.1e})", gflops])
+        worst = max(group, key=lambda p: p["max_relative_error"] or 0.0)
+        # The error beside its tolerance: "6.0e-07 of 2e-03" (at 80 columns "of 2e-03" may go below).
+        expected.append([device, dtype, mode, f"{worst['max_relative_error'] or 0.0:.1e}", gflops])
+        tolerances.append(f"{worst['tolerance']:.0e}")
     gflops_in_json = [p["gflops"] for fw in facts["frameworks"].values() for p in fw["proofs"] if p["gflops"]]
     if source == "synthetic":
         assert len(gflops_in_json) == 3 and len(expected) == 4
@@ -318,6 +323,8 @@ def test_every_proof_row_keeps_its_numbers_whole_at_every_width(live, synthetic,
         assert any(_in_order(row, words(line)) for line in proofs), (row, proofs)
     for value in gflops_in_json:
         assert f"{value:,.0f}" in words(" ".join(proofs))
+    for tolerance in tolerances:
+        assert tolerance in words(" ".join(proofs))
     if proofs:  # the header is what comes before the first framework's name, each column's words whole
         header = " ".join(proofs[:next(i for i, line in enumerate(proofs) if line.split()[0] in DISPLAY_NAMES.values())])
         for column in PROOF_COLUMNS:
@@ -366,14 +373,19 @@ def test_check_results_keep_their_ids_and_numbers(live, columns):
     verdicts = json.loads(run_piped("check", "--snapshot", str(live["snapshot"]), *PROFILES, "--format", "json",
                                     "--exit-zero", env=terminal_env()).stdout)
     screen = screen_of("check", "--snapshot", str(live["snapshot"]), *PROFILES, columns=columns, colour=True)
-    statuses = [line.split()[:2] for line in screen.lines if line[:2] == "  " and line[2:6] in ("PASS", "FAIL", "WARN")]
-    expected = [[r["status"].upper(), r["id"]] for profile in verdicts["profiles"] for r in profile["requirements"]
+    words_of = {"pass": ["PASS"], "fail": ["FAIL"], "warn": ["WARN"], "not-checked": ["NOT", "CHECKED"],
+                "not-applicable": ["N/A"]}
+    statuses = [line.split()[:3] if line[2:5] == "NOT" else line.split()[:2] for line in screen.lines
+                if line[:2] == "  " and (line[2:6] in ("PASS", "FAIL", "WARN") or line[2:5] in ("NOT", "N/A"))]
+    expected = [[*words_of[r["status"]], r["id"]] for profile in verdicts["profiles"] for r in profile["requirements"]
                 if not (r["id"].startswith("check.") and r["status"] == "pass")]
     # Each requirement's status and whole id on its own line, in order; then "PASS 45 other checks".
-    assert [line for line in statuses if line[1][0].isalpha()] == expected
+    assert [line for line in statuses if line[-1][0].isalpha()] == expected
     for profile in verdicts["profiles"]:
-        counts = [sum(r["status"] == status for r in profile["requirements"]) for status in ("fail", "warn", "pass")]
-        assert f"{counts[0]} failed, {counts[1]} warning(s), {counts[2]} passed" in screen.text
+        # Passes count requirements met; a counted check that found nothing is not one.
+        met = [r for r in profile["requirements"] if not (r["id"].startswith("check.") and r["status"] == "pass")]
+        counts = [sum(r["status"] == status for r in met) for status in ("fail", "warn", "pass")]
+        assert f"{counts[0]} failed, {counts[1]} warning(s), {counts[2]} passed" in " ".join(screen.text.split())
 
 
 # --- a wrapped line keeps its indent ---------------------------------------------------------
@@ -408,16 +420,20 @@ def test_wrapped_finding_and_recommendation_lines_keep_their_indent(synthetic):
 
     recommendation = panel(screen_of("audit", "--snapshot", str(synthetic), columns=80, colour=True),
                            "Recommendation")
-    items = [f"- {reason}" for choice in facts["recommendation"]["choices"] for reason in choice["reasons"]]
-    items += [f"> {step['reason']}: {step['command']}" for goal in facts["recommendation"]["goals"]
-              for step in goal["next_steps"] if step["command"]]
+    items = [f"- {reason}" for goal in facts["recommendation"]["goals"] for reason in goal["reasons"]]
     wrapped = 0
-    for item in items:  # "   - reason", "   > step: command": the wrapped lines start under the text
+    for item in items:  # "   - reason": the wrapped lines start under the text
         lines = _wrapped(recommendation, item[:30], item)
         assert lines[0].startswith(f"   {item[:2]}")
         assert all(line.startswith(" " * 5) and line[5] != " " for line in lines[1:]), lines
         wrapped += len(lines) > 1
-    assert wrapped >= 2
+    steps = facts["recommendation"]["next_steps"]
+    for rank, step in enumerate(steps, 1):  # " 1. action (for goals)": wrapped under the action
+        text = step["action"] + (f" (for {', '.join(step['goals'])})" if step["goals"] else "")
+        lines = _wrapped(recommendation, f"{rank}. {text[:20]}", f"{rank}. {text}")
+        assert all(line.startswith(" " * 4) and line[4] != " " for line in lines[1:]), lines
+        wrapped += len(lines) > 1
+    assert steps and wrapped >= 2
 
 
 def test_wrapped_check_evidence_keeps_its_indent(live):
@@ -428,7 +444,8 @@ def test_wrapped_check_evidence_keeps_its_indent(live):
     wrapped = 0
     for i in fix_lines:
         following = lines[i + 1]
-        if not following.startswith(("  PASS", "  FAIL", "  WARN", "  Recommended")) and following.strip():
+        if (not following.startswith(("  PASS", "  FAIL", "  WARN", "  NOT CHECKED", "  N/A", "  Recommended"))
+                and not following[2:3].isdigit() and following.strip()):
             assert following.startswith(" " * 7) and following[7] != " "
             wrapped += 1
     assert wrapped, "some fix must wrap at 80 columns"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.checks import (accelerators, cuda, exports, frameworks, gpu_builds, machine, packages,  # noqa: F401
-                            platform, probes, tpu)  # importing registers each module's checks
+                            performance, platform, probes, tpu)  # importing registers each module's checks
 from auditor.checks.base import REGISTRY, SEVERITY_RANK, Check, Finding
 from auditor.checks.selection import Selection
 from auditor.facts import Snapshot

@@ -26,7 +26,14 @@ DRIVER_INSTALL = {
        "A GPU is on the PCI bus but its compute driver does not claim it.",
        "The GPU is physically present, yet no framework can use it: the vendor's kernel driver is not "
        "loaded, or another driver (nouveau, vfio-pci for pass-through) holds the device. Every "
-       "framework will report no GPU.")
+       "framework will report no GPU.",
+       fix="Install the vendor's compute driver, then reboot: NVIDIA `sudo ubuntu-drivers install` on Ubuntu "
+           "(elsewhere the distribution's nvidia-driver package or NVIDIA's .run installer), AMD `sudo "
+           "amdgpu-install --usecase=rocm`, Intel a kernel with the i915/xe driver and Intel's compute runtime "
+           "(intel-opencl-icd, level-zero).",
+       example="NVIDIA GPU 0000:01:00.0 is claimed by nouveau, not by nvidia\n"
+               "PCI 0000:01:00.0: vendor 0x10de, device 0x2204, class 0x030000, driver nouveau "
+               "(/sys/bus/pci/devices)")
 def gpu_driver_not_loaded(snapshot: Snapshot):
     for device in snapshot.accelerators.pci:
         expected = COMPUTE_DRIVERS.get(device.vendor or "")
@@ -42,7 +49,11 @@ def gpu_driver_not_loaded(snapshot: Snapshot):
        "The NVIDIA driver is loaded but no /dev/nvidia<N> device node is visible.",
        "The kernel module answers in /proc/driver/nvidia, so the host has a working driver, but this "
        "process sees no GPU device nodes. That is the signature of a container started without GPU "
-       "access (no --gpus flag, no NVIDIA container runtime, no GPU resource in Kubernetes).")
+       "access (no --gpus flag, no NVIDIA container runtime, no GPU resource in Kubernetes).",
+       fix="Start the container with GPU access: `docker run --gpus all ...` with the NVIDIA Container Toolkit "
+           "installed, or request `nvidia.com/gpu` in the Kubernetes pod's resources.limits.",
+       example="NVIDIA driver 550.54.15 is loaded but no /dev/nvidia<N> device is visible\n"
+               "device nodes: none (/dev)")
 def nvidia_device_nodes_missing(snapshot: Snapshot):
     kernel = snapshot.accelerators.nvidia_kernel
     if kernel and kernel.driver_version and not any(re.fullmatch(r"/dev/nvidia\d+", n) for n in kernel.device_nodes):
@@ -57,7 +68,13 @@ def nvidia_device_nodes_missing(snapshot: Snapshot):
        "The NVIDIA kernel driver is loaded but its user-space library (NVML) is missing.",
        "libnvidia-ml.so.1 ships with the driver's user-space half. Without it nvidia-smi fails, GPU "
        "details cannot be read, and the CUDA user-space driver (libcuda.so) is usually missing too. "
-       "In containers this happens when the runtime does not mount the driver libraries.")
+       "In containers this happens when the runtime does not mount the driver libraries.",
+       fix="In a container, set `NVIDIA_DRIVER_CAPABILITIES=compute,utility` or start it with `--gpus all`; on a "
+           "host, install the user-space package of the loaded driver's branch (Ubuntu: `sudo apt install "
+           "libnvidia-compute-<branch>`).",
+       example="NVIDIA driver 535.183.01 is loaded but libnvidia-ml.so.1 is not found\n"
+               "probe nvidia: the NVIDIA driver's NVML library (libnvidia-ml.so.1) is not installed or not on the "
+               "loader's path, and nvidia-smi is not on PATH")
 def nvml_library_missing(snapshot: Snapshot):
     kernel, run = snapshot.accelerators.nvidia_kernel, snapshot.probe("nvidia")
     if kernel and kernel.driver_version and run and run.status == "absent" and "libnvidia-ml" in (run.reason or ""):
@@ -71,7 +88,11 @@ def nvml_library_missing(snapshot: Snapshot):
        "The NVIDIA driver returned errors for the machine or for a GPU.",
        "NVML failed to initialise, or refused queries for a GPU (GPU_IS_LOST, UNKNOWN). A GPU that "
        "fell off the bus or a driver in a bad state fails every CUDA program; only a reset or reboot "
-       "brings it back.")
+       "brings it back.",
+       fix="Run `nvidia-smi -q` to see the driver's own error and look for Xid errors in `dmesg`, then reset the "
+           "GPU (`nvidia-smi -r -i <index>`) or reboot.",
+       example="GPU 3 (unknown) returned driver errors\n"
+               "GPU 3: nvmlDeviceGetHandleByIndex: GPU is lost")
 def nvidia_driver_errors(snapshot: Snapshot):
     run, nvidia = snapshot.probe("nvidia"), snapshot.accelerators.nvidia
     if run and run.status in ("error", "timeout", "crashed"):
@@ -93,7 +114,11 @@ def nvidia_driver_errors(snapshot: Snapshot):
        "The loaded kernel module and the user-space driver library are different versions.",
        "After a driver upgrade without a reboot, the old kernel module keeps running while the new "
        "libraries are installed. NVML then fails with 'Driver/library version mismatch' and CUDA "
-       "cannot initialise.")
+       "cannot initialise.",
+       fix="Reboot to load the installed driver's kernel module, or reload it without a reboot: `sudo rmmod "
+           "nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia`.",
+       example="Kernel module 550.90.07 but user-space driver 550.127.05\n"
+               "nvml: driver 550.127.05")
 def nvidia_driver_version_mismatch(snapshot: Snapshot):
     kernel, nvidia, run = snapshot.accelerators.nvidia_kernel, snapshot.accelerators.nvidia, snapshot.probe("nvidia")
     user = nvidia.driver_version if nvidia else None
@@ -110,7 +135,11 @@ def nvidia_driver_version_mismatch(snapshot: Snapshot):
 @check("GPU006", "rocm-device-nodes-missing", "error",
        "AMD GPUs are in the KFD topology but /dev/kfd or /dev/dri/renderD* is not visible.",
        "ROCm reaches AMD GPUs through /dev/kfd and the render nodes. A container started without "
-       "those devices sees the topology in /sys but cannot open the GPU.")
+       "those devices sees the topology in /sys but cannot open the GPU.",
+       fix="Start the container with the ROCm devices: `docker run --device=/dev/kfd --device=/dev/dri "
+           "--group-add video ...`.",
+       example="2 AMD GPU(s) in the KFD topology, but /dev/kfd and /dev/dri/renderD* missing\n"
+               "KFD topology: gfx90a, gfx90a")
 def rocm_device_nodes_missing(snapshot: Snapshot):
     amd = snapshot.accelerators.amd
     if amd and amd.gpus and (not amd.kfd_present or not amd.render_nodes):
@@ -124,7 +153,11 @@ def rocm_device_nodes_missing(snapshot: Snapshot):
 @check("GPU007", "mig-enabled-without-instances", "warning",
        "MIG mode is on for a GPU but no MIG instance exists, so CUDA sees nothing on it.",
        "With MIG enabled, CUDA programs run only inside MIG instances. A GPU in MIG mode with no GPU "
-       "and compute instances created offers no device at all.")
+       "and compute instances created offers no device at all.",
+       fix="Create MIG instances (`sudo nvidia-smi mig -i <index> -cgi <profile> -C`, profiles from `nvidia-smi "
+           "mig -lgip`), or turn MIG off (`sudo nvidia-smi -i <index> -mig 0`).",
+       example="GPU 0 (NVIDIA A100-SXM4-80GB) is in MIG mode with no MIG instance\n"
+               "GPU 0: MIG current True, instances 0 (nvml)")
 def mig_without_instances(snapshot: Snapshot):
     nvidia = snapshot.accelerators.nvidia
     for gpu in nvidia.gpus if nvidia else []:
@@ -150,7 +183,12 @@ SLOWDOWN_REASONS = {"hw_slowdown": "hardware slowdown", "hw_thermal_slowdown": "
        "when the GPU runs above its maximum operating temperature. Any of them makes every benchmark and "
        "training step slower than the GPU's peak, and points at cooling, airflow or the power supply. An "
        "idle GPU, a power cap reached under load, or application clocks set by an administrator are normal "
-       "and not reported.")
+       "and not reported.",
+       fix="Check the GPU's temperature and power (`nvidia-smi -q -i <index> -d TEMPERATURE,POWER,PERFORMANCE`), "
+           "clear its airflow or fans, check the power cables and supply, and run the audit again once the "
+           "reasons are gone.",
+       example="GPU 1 (NVIDIA GeForce RTX 4090) is slowed down: hardware slowdown, hardware thermal slowdown\n"
+               "GPU 1: clock-event reasons hw_slowdown, hw_thermal_slowdown (nvml)")
 def clocks_slowed_down(snapshot: Snapshot):
     nvidia = snapshot.accelerators.nvidia
     for gpu in nvidia.gpus if nvidia else []:
@@ -167,7 +205,11 @@ def clocks_slowed_down(snapshot: Snapshot):
        "CUDA_VISIBLE_DEVICES hides every NVIDIA GPU from CUDA programs.",
        "CUDA enumerates only the devices CUDA_VISIBLE_DEVICES names, and stops at the first entry that "
        "matches no device. An empty value, -1, or indices/UUIDs that match no GPU leave frameworks "
-       "with no GPU, often by accident (a leftover from a CPU-only job).")
+       "with no GPU, often by accident (a leftover from a CPU-only job).",
+       fix="Unset the variable (`unset CUDA_VISIBLE_DEVICES`), or set it to the GPUs to use: `export "
+           "CUDA_VISIBLE_DEVICES=<indices or UUIDs>`.",
+       example="CUDA_VISIBLE_DEVICES='-1' hides all 2 NVIDIA GPU(s)\n"
+               "GPUs: indices 0, 1 (nvml)")
 def visible_devices_hide_all(snapshot: Snapshot):
     nvidia = snapshot.accelerators.nvidia
     value = snapshot.accelerators.visibility.get("CUDA_VISIBLE_DEVICES")
@@ -192,7 +234,14 @@ def visible_devices_hide_all(snapshot: Snapshot):
        "target is not in the list fails with 'HIP error: invalid device function' or 'hipErrorNoBinaryForGpu'. "
        "HSA_OVERRIDE_GFX_VERSION makes a close consumer target pass as a listed one (10.3.0: gfx1030), at "
        "the user's risk; with it set, the overridden target is the one judged. When the probe did not read "
-       "the build's target list, the knowledge table's list for that torch release and ROCm version is used.")
+       "the build's target list, the knowledge table's list for that torch release and ROCm version is used.",
+       fix="Install the torch ROCm build the finding names, whose gfx targets list the GPU's (`pip install torch "
+           "--index-url https://download.pytorch.org/whl/rocm<version>`); where none does, set the known override "
+           "(`export HSA_OVERRIDE_GFX_VERSION=<version>`, at your own risk) or build from source with "
+           "`PYTORCH_ROCM_ARCH=<gfx target>`.",
+       example="torch 2.7.1+rocm6.3 (ROCm 6.3.42131-fa1d09cbd) has no kernels for AMD GPU 1 (gfx1031)\n"
+               "torch build targets: gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201 gfx900 gfx906 gfx908 gfx90a "
+               "gfx942 (build info)")
 def rocm_build_missing_target(snapshot: Snapshot):
     amd = snapshot.accelerators.amd
     if not amd or not amd.gpus:
@@ -248,7 +297,14 @@ def rocm_targets(fw) -> tuple[set[str], str]:
        "Jetson modules (Tegra SoCs) have an integrated GPU that PyPI's generic aarch64 torch wheels do "
        "not support: they are CPU builds, or CUDA builds for discrete server GPUs (SBSA) that find no "
        "device. NVIDIA publishes torch wheels built for each JetPack release's CUDA; `pip install "
-       "torch` from PyPI on a Jetson silently replaces them with a CPU build.")
+       "torch` from PyPI on a Jetson silently replaces them with a CPU build.",
+       fix="Replace torch with NVIDIA's wheel for the JetPack release: `pip uninstall -y torch`, then NVIDIA's "
+           "install command for it (JetPack 6: `pip3 install torch --index-url "
+           "https://pypi.jetson-ai-lab.io/jp6/cu126`), in the Python that wheel is built for; never `pip install "
+           "torch` from PyPI on a Jetson.",
+       example="torch 2.5.1 on this Jetson is a cpu build that cannot use the integrated GPU\n"
+               "Jetson: NVIDIA Jetson AGX Orin Developer Kit, L4T 36.4.3, JetPack 6.2 (/etc/nv_tegra_release, "
+               "device tree)")
 def jetson_without_jetson_torch(snapshot: Snapshot):
     jetson, torch = jetson_of(snapshot), snapshot.frameworks.get("torch")
     if not jetson or not torch or not torch.build:

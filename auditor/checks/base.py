@@ -43,6 +43,8 @@ class Check:
     severity: Severity
     summary: str
     explanation: str
+    fix: str  # what to do about it in general; each Hit's own fix fills in this machine's values
+    example: str  # the finding on a real machine: its title line, then one evidence line
     evaluate: Callable[[Snapshot], Iterable[Hit]]
 
     def run(self, snapshot: Snapshot) -> list[Finding]:
@@ -53,13 +55,22 @@ class Check:
 REGISTRY: list[Check] = []
 
 
-def check(code: str, name: str, severity: Severity, summary: str, explanation: str):
-    """Register the decorated function as the evaluation of a new check."""
+def check(code: str, name: str, severity: Severity, summary: str, explanation: str, *, fix: str, example: str):
+    """Register the decorated function as the evaluation of a new check.
+
+    `auditor explain` shows `fix` and `example` beside the summary and explanation, so a check
+    without them cannot be registered.
+    """
 
     def register(evaluate: Callable[[Snapshot], Iterable[Hit]]):
         if any(existing.code == code for existing in REGISTRY):
             raise ValueError(f"check code {code} is registered twice")
-        REGISTRY.append(Check(code, name, severity, summary, explanation, evaluate))
+        if not fix.strip():
+            raise ValueError(f"check {code} has no fix")
+        example_lines = example.split("\n")
+        if len(example_lines) != 2 or not all(line.strip() for line in example_lines):
+            raise ValueError(f"check {code}'s example must be its title line, then one evidence line")
+        REGISTRY.append(Check(code, name, severity, summary, explanation, fix, example, evaluate))
         return evaluate
 
     return register

@@ -106,7 +106,14 @@ def _tensorflow_fix_for_architecture(snapshot: Snapshot, fw: FrameworkFacts) -> 
        "cuBLAS and cuDNN carry no kernels for it. Otherwise `torch.cuda.is_available()` still says "
        "True and the first kernel fails with 'no kernel image is available for execution on the "
        "device'. When the probe did not read the build's architecture list, the knowledge table's "
-       "list for that release, CUDA variant and platform is used, and named as the source.")
+       "list for that release, CUDA variant and platform is used, and named as the source.",
+       fix="Install a build with kernels for the GPU's architecture (the finding names the command): torch from "
+           "the download.pytorch.org index whose CUDA knows the GPU (`pip install torch==<version> --index-url "
+           "https://download.pytorch.org/whl/cu<NNN>`), a TensorFlow release compiled for it (`pip install "
+           "\"tensorflow[and-cuda]==<version>.*\"`), or a build from source for it.",
+       example="torch 2.6.0+cu124 has no kernels for GPU 0 (NVIDIA GeForce RTX 5090, compute capability 12.0)\n"
+               "torch build architectures: sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90 "
+               "(torch._C._cuda_getArchFlags() / torch.cuda.get_arch_list())")
 def architecture_not_in_build(snapshot: Snapshot):
     for fw in _cuda_builds(snapshot):
         archs, source = build_architectures(snapshot, fw)
@@ -134,7 +141,13 @@ def architecture_not_in_build(snapshot: Snapshot):
        "The GPU is newer than every kernel in the build; it runs only through PTX JIT.",
        "Without SASS for the GPU's major architecture, the driver compiles the build's PTX at first "
        "use: start-up takes minutes on a cold cache, and it needs a driver at least as new as the "
-       "build's own CUDA toolkit.")
+       "build's own CUDA toolkit.",
+       fix="Install a build with SASS for the GPU's architecture (the finding names the command; torch: `pip "
+           "install torch==<version> --index-url https://download.pytorch.org/whl/cu<NNN>`; TensorFlow: a newer "
+           "release); until then keep the driver at least as new as the build's CUDA and expect minutes of JIT "
+           "compilation on a cold cache.",
+       example="tensorflow 2.16.1 runs on GPU 0 (NVIDIA H100 80GB HBM3) only by JIT-compiling PTX\n"
+               "tensorflow build architectures: sm_50 sm_60 sm_70 sm_80 compute_90 (build info)")
 def architecture_by_ptx_only(snapshot: Snapshot):
     for fw in _cuda_builds(snapshot):
         archs, source = build_architectures(snapshot, fw)
@@ -152,7 +165,12 @@ def architecture_by_ptx_only(snapshot: Snapshot):
        "From CUDA 11 on, a driver at or above the family floor (11.x: 450.80.02, 12.x: 525.60.13, "
        "13.x: 580 on Linux) runs any toolkit of that major version; before CUDA 11 each toolkit needs "
        "its own driver (10.2: 440.33 on Linux). Below it, CUDA cannot initialise: "
-       "'CUDA driver version is insufficient for CUDA runtime version'.")
+       "'CUDA driver version is insufficient for CUDA runtime version'.",
+       fix="Upgrade the NVIDIA driver to the floor the finding names or newer (Ubuntu: `sudo ubuntu-drivers "
+           "install`), or install a build for an older CUDA that this driver runs (torch: `pip install "
+           "torch==<version> --index-url https://download.pytorch.org/whl/cu<NNN>`).",
+       example="Driver 470.223.02 is too old for torch 2.7.1+cu128 (CUDA 12.8)\n"
+               "CUDA 12.x needs driver >= 525.60.13 on Linux (https://www.tensorflow.org/install/pip)")
 def driver_below_family(snapshot: Snapshot):
     for nvidia, os, fw in _driver_and_cuda_builds(snapshot):
         floor = knowledge.driver_floor_for(fw.build.cuda_version, os)
@@ -172,7 +190,13 @@ def driver_below_family(snapshot: Snapshot):
        "The driver is above its CUDA family's floor but older than the driver the framework's CUDA "
        "toolkit shipped with. Most code runs, but PTX compiled by the newer toolkit cannot be JIT-"
        "compiled (cudaErrorUnsupportedPtxVersion) and features that need the newer driver fail "
-       "with cudaErrorCallRequiresNewerDriver.")
+       "with cudaErrorCallRequiresNewerDriver.",
+       fix="Upgrade the NVIDIA driver to the driver the build's CUDA toolkit shipped with, or newer (the finding "
+           "names it; Ubuntu: `sudo ubuntu-drivers install`), so the build's PTX JIT-compiles and every CUDA "
+           "feature works.",
+       example="Driver 535.183.01 is older than CUDA 12.8's own driver 570.26 (torch 2.7.1+cu128)\n"
+               "CUDA 12.8 toolkit driver >= 570.26 on Linux "
+               "(https://docs.nvidia.com/cuda/archive/13.2.0/cuda-toolkit-release-notes/index.html)")
 def driver_below_toolkit(snapshot: Snapshot):
     for nvidia, os, fw in _driver_and_cuda_builds(snapshot):
         toolkit = knowledge.toolkit_driver(fw.build.cuda_version, os)
@@ -188,7 +212,13 @@ def driver_below_toolkit(snapshot: Snapshot):
 @check("DRV003", "cuda13-build-on-old-gpu", "error",
        "A CUDA 13 build on a GPU below compute capability 7.5.",
        "CUDA 13 removed code generation and library support for Maxwell, Pascal and Volta (compute "
-       "capability below 7.5). A CUDA 13 build of a framework cannot run on these GPUs at all.")
+       "capability below 7.5). A CUDA 13 build of a framework cannot run on these GPUs at all.",
+       fix="Install a CUDA 12 build of the framework (PyTorch: `pip install torch==<version> --index-url "
+           "https://download.pytorch.org/whl/cu126`, whose wheels still carry sm_50-sm_70), or use a GPU of "
+           "compute capability 7.5 or newer.",
+       example="torch 2.9.0+cu130 is a CUDA 13.0 build; GPU 0 (Tesla V100-SXM2-32GB, compute capability 7.0) is "
+               "not supported by CUDA 13\n"
+               "GPU 0: compute capability 7.0 (NVML)")
 def cuda13_on_old_gpu(snapshot: Snapshot):
     for fw in _cuda_builds(snapshot):
         if version(fw.build.cuda_version).major < 13:
@@ -208,7 +238,11 @@ def cuda13_on_old_gpu(snapshot: Snapshot):
 @check("DRV004", "driver-branch-drops-gpu", "error",
        "The driver branch no longer supports this GPU's architecture.",
        "R580 is the last driver branch for Maxwell, Pascal and Volta GPUs. Newer branches do not "
-       "drive them, whatever the framework.")
+       "drive them, whatever the framework.",
+       fix="Install a driver from the last branch that supports the GPU's architecture (R580 for Maxwell, Pascal "
+           "and Volta; Ubuntu: `sudo apt install nvidia-driver-580`), or run on a newer GPU.",
+       example="Driver branch R590 does not support GPU 0 (Tesla P100-PCIE-16GB, Pascal)\n"
+               "Pascal: last supported branch R580 (knowledge: driver-branches)")
 def driver_drops_gpu(snapshot: Snapshot):
     nvidia = snapshot.accelerators.nvidia
     if not nvidia or not nvidia.driver_version or not version(nvidia.driver_version):

@@ -25,7 +25,12 @@ LITERT = "ai-edge-litert"
        "Under --deep (or when a profile asks), the auditor exports a tiny convolutional model down "
        "each path, runs it in the target runtime (LiteRT, TF SavedModel, ExecuTorch, ONNX Runtime, "
        "Core ML, TorchScript) and compares its output with the source model's. A path that raises, "
-       "crashes, hangs or answers differently will do the same to a real model.")
+       "crashes, hangs or answers differently will do the same to a real model.",
+       fix="Reproduce the failure with `auditor audit --deep --format json` and read `exports.<path>.stages`; "
+           "reinstall the tools it names at versions that fit the installed framework (for ExecuTorch and "
+           "coremltools the finding names the `pip install`).",
+       example="The onnx export path is broken\n"
+               "onnx: compare failed: output differs from the source model by 0.0312 (tolerance 0.0001)")
 def export_path_broken(snapshot: Snapshot):
     for path in snapshot.exports.values():
         if path.status == "broken":
@@ -51,7 +56,11 @@ def _broken_fix(snapshot: Snapshot, path: ExportPath) -> str:
        "TFLite models ran only through the deprecated tf.lite.Interpreter.",
        "TensorFlow deprecated tf.lite.Interpreter in favour of the LiteRT interpreter from the "
        "ai-edge-litert package, which is what runs .tflite models from now on. The path works "
-       "today through the fallback, but the fallback is scheduled for removal from TensorFlow.")
+       "today through the fallback, but the fallback is scheduled for removal from TensorFlow.",
+       fix="Install the LiteRT interpreter: `pip install ai-edge-litert`; .tflite models then run on it instead "
+           "of the deprecated tf.lite.Interpreter.",
+       example="tflite ran on tf.lite.Interpreter (tensorflow 2.18.0), not LiteRT\n"
+               "tf.lite.Interpreter is deprecated in favour of the LiteRT interpreter (ai-edge-litert)")
 def tflite_interpreter_deprecated(snapshot: Snapshot):
     for path in snapshot.exports.values():
         if path.name.startswith("tflite") and path.status == "ready" and path.deprecated:
@@ -63,7 +72,12 @@ def tflite_interpreter_deprecated(snapshot: Snapshot):
        "TorchScript is the only PyTorch export path that works here, and it is deprecated.",
        "PyTorch has deprecated TorchScript (torch.jit.trace/script) in favour of torch.export, "
        "which feeds ExecuTorch, the ONNX exporter and Core ML. When TorchScript is the one path "
-       "that works, deployments rely on a path that receives no new features and will be removed.")
+       "that works, deployments rely on a path that receives no new features and will be removed.",
+       fix="Move PyTorch exports to torch.export: install what its paths miss (ONNX: `pip install onnx "
+           "\"onnxscript>=0.6\" onnxruntime`; ExecuTorch: `pip install \"executorch==<release that fits torch>\"`), "
+           "or fix the torch.export paths the audit reports broken.",
+       example="Only the deprecated TorchScript path works for PyTorch models here\n"
+               "onnx: not-installed")
 def torchscript_only(snapshot: Snapshot):
     torchscript = snapshot.exports.get("torchscript")
     if torchscript is None or torchscript.status != "ready":
@@ -84,7 +98,11 @@ def torchscript_only(snapshot: Snapshot):
        "Each ExecuTorch release is built against one torch release and declares it (Requires-Dist). "
        "With another torch, torch.export graphs use operators the ExecuTorch lowering does not "
        "know, and conversions fail or crash. Source: the export-pins knowledge, from each wheel's "
-       "metadata.")
+       "metadata.",
+       fix="Install the ExecuTorch release built for the installed torch (`pip install \"executorch==<release>\"`, "
+           "named in the finding), or, where none is known, install the torch the installed ExecuTorch declares.",
+       example="executorch 0.6.0 needs torch==2.7.0, but torch 2.8.0 is installed\n"
+               "executorch 0.6.0 declares torch==2.7.0 (export-pins knowledge)")
 def executorch_mismatch(snapshot: Snapshot):
     if _torch_mismatch(snapshot, "executorch"):
         executorch, torch = snapshot.packages["executorch"], snapshot.packages["torch"]
@@ -100,7 +118,12 @@ def executorch_mismatch(snapshot: Snapshot):
 @check("EXP005", "coremltools-untested-torch", "info",
        "coremltools was not tested with a torch this new.",
        "coremltools records the newest torch it was tested with and logs 'has not been tested' "
-       "above it. Conversion usually works, but operators added since may not convert.")
+       "above it. Conversion usually works, but operators added since may not convert.",
+       fix="Install a coremltools release tested with the installed torch (`pip install "
+           "\"coremltools==<release>\"`); where none is known, prove conversion with `auditor audit --deep`, or "
+           "convert from an environment with the torch it was tested with.",
+       example="coremltools 8.3.0 was tested up to torch 2.5.0; torch 2.7.1 is installed\n"
+               "coremltools 8.3.0: torch<=2.5.0 (export-pins knowledge)")
 def coremltools_untested(snapshot: Snapshot):
     coreml, torch = snapshot.packages.get("coremltools"), snapshot.packages.get("torch")
     if coreml and torch and _torch_mismatch(snapshot, "coremltools"):
@@ -129,7 +152,10 @@ def coremltools_untested(snapshot: Snapshot):
        "From torch 2.9, torch.onnx.export defaults to the dynamo exporter, which imports onnxscript at "
        "export time; torch does not declare it as a dependency, so ONNX export fails with "
        "ModuleNotFoundError: No module named 'onnxscript'. onnxscript before 0.6 rejects the "
-       "functions that exporter emits. Sources: the export-pins knowledge rows for torch.onnx.")
+       "functions that exporter emits. Sources: the export-pins knowledge rows for torch.onnx.",
+       fix="Install onnxscript 0.6 or newer: `pip install \"onnxscript>=0.6\"`.",
+       example="torch 2.9.0 exports ONNX with the dynamo exporter, but onnxscript is not installed\n"
+               "torch 2.9.0, onnx 1.19.0 (package metadata)")
 def onnx_needs_onnxscript(snapshot: Snapshot):
     torch, onnx = snapshot.packages.get("torch"), snapshot.packages.get("onnx")
     if not torch or not onnx or not version(torch.version):
@@ -152,7 +178,13 @@ def onnx_needs_onnxscript(snapshot: Snapshot):
        "The tf-serving path proved that a SavedModel saves, reloads and answers through its "
        "serving signature. Serving it needs tensorflow_model_server, which pip does not install "
        "(tensorflow-serving-api is only the client); it comes from the tensorflow/serving "
-       "container image or TensorFlow's apt repository.")
+       "container image or TensorFlow's apt repository.",
+       fix="Serve from the official image: `docker run -p 8501:8501 -v $PWD/model:/models/model -e "
+           "MODEL_NAME=model tensorflow/serving`, or install tensorflow-model-server from TensorFlow Serving's "
+           "apt repository.",
+       example="tensorflow_model_server is not on PATH\n"
+               "tf-serving: SavedModel ready; tensorflow_model_server: not on PATH; tensorflow-serving-api: "
+               "2.18.0")
 def model_server_missing(snapshot: Snapshot):
     serving = snapshot.exports.get("tf-serving")
     if serving and serving.status == "ready" and serving.details.get("tensorflow_model_server") == "not on PATH":

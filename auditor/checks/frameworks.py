@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+from auditor.builds import gpu_build_for
 from auditor.checks.base import Hit, check
 from auditor.facts import ComputeProof, FrameworkFacts, Snapshot
 
@@ -19,7 +20,13 @@ def _reinstall(fw: FrameworkFacts) -> str:
        "A framework is installed but importing it raises an error.",
        "The package metadata says the framework is installed, but `import` fails, usually from a "
        "missing or mismatched native library, a NumPy ABI mismatch, or a half-finished install. "
-       "Anything that uses the framework will fail the same way.")
+       "Anything that uses the framework will fail the same way.",
+       fix="Reinstall the framework at its installed version (`pip install --force-reinstall "
+           "<distribution>==<version>`); if the error names a missing library, install that library or remove the "
+           "LD_LIBRARY_PATH entry that shadows it.",
+       example="torch 2.7.1 is installed but `import torch` fails\n"
+               "probe torch: ImportError: libcudnn.so.9: cannot open shared object file: No such file or "
+               "directory")
 def not_importable(snapshot: Snapshot):
     for fw in snapshot.frameworks.values():
         if fw.probe.status == "error":
@@ -34,7 +41,12 @@ def not_importable(snapshot: Snapshot):
        "The framework's import ended its process with a signal or an exit, not an exception. "
        "SIGILL means the binary uses instructions this CPU lacks; SIGSEGV or SIGABRT usually "
        "means two copies of a native library (CUDA, OpenMP, protobuf) clashed. Every script that "
-       "imports it will die the same way, without a Python traceback.")
+       "imports it will die the same way, without a Python traceback.",
+       fix="Reproduce the crash with `python -X faulthandler -c 'import <framework>'`, remove foreign copies of "
+           "its native libraries from LD_PRELOAD and LD_LIBRARY_PATH, then reinstall it: `pip install "
+           "--force-reinstall <distribution>==<version>`.",
+       example="Importing tensorflow (tensorflow 2.18.0) crashed the process\n"
+               "probe tensorflow: killed by SIGILL")
 def import_crashed(snapshot: Snapshot):
     for fw in snapshot.frameworks.values():
         if fw.probe.status == "crashed":
@@ -48,7 +60,11 @@ def import_crashed(snapshot: Snapshot):
        "Importing and probing a framework did not finish before its deadline.",
        "The framework's probe (import, device listing and a small matmul) hung. Typical causes "
        "are a GPU driver that does not answer, a network filesystem holding the site-packages, "
-       "or a lock held by another process.")
+       "or a lock held by another process.",
+       fix="Time the import by hand (`python -X importtime -c 'import <framework>'`) to see what hangs; if it is "
+           "only slow, raise the deadline with `auditor audit --timeout SECONDS`.",
+       example="Probing jax (jax 0.6.2) did not finish in time\n"
+               "probe jax: no answer within 120 s; killed")
 def import_timeout(snapshot: Snapshot):
     for fw in snapshot.frameworks.values():
         if fw.probe.status == "timeout":
@@ -63,7 +79,11 @@ def import_timeout(snapshot: Snapshot):
        "The framework ran a seeded matmul, a 3x3 convolution and one training step (forward, "
        "backward, SGD update) on the device in float32 and compared each with a float64 NumPy "
        "reference. A device that raises, answers from another device, or exceeds the tolerance "
-       "cannot be trusted for training or inference, whatever its availability flag says.")
+       "cannot be trusted for training or inference, whatever its availability flag says.",
+       fix="Run the same computation by hand on that device; for a GPU, check the driver, the build's compiled "
+           "architectures and `nvidia-smi -q` for errors. If the error names a missing module, install it.",
+       example="torch 2.7.1+cu128: matmul 256x256 on cuda:0 failed\n"
+               "matmul 256x256 (float32) on cuda:0: result differs from the float64 reference by 0.0381")
 def compute_proof_failed(snapshot: Snapshot):
     for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler is None and p.dtype == "float32"):
         yield Hit(f"{fw.name} {fw.version}: {proof.operation} on {proof.device} failed",
@@ -76,7 +96,11 @@ def compute_proof_failed(snapshot: Snapshot):
        "TensorFlow could not compile and run an XLA (jit_compile=True) function.",
        "Keras and tf.function use XLA when asked for jit_compile=True; on TPUs it is the only path. "
        "A failing XLA compile means those models fail while eager code still runs. The matmul and "
-       "convolution are compiled in every full audit, the training step under --deep.")
+       "convolution are compiled in every full audit, the training step under --deep.",
+       fix="Set `jit_compile=False` in the meantime; on GPUs, check that ptxas and nvvm from the CUDA toolkit are "
+           "found (`export XLA_FLAGS=--xla_gpu_cuda_data_dir=<CUDA toolkit directory>`).",
+       example="tensorflow 2.18.0: XLA compilation failed on /device:GPU:0\n"
+               "matmul 256x256 on /device:GPU:0: InternalError: libdevice not found at ./libdevice.10.bc")
 def xla_failed(snapshot: Snapshot):
     for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler == "xla"):
         yield Hit(f"{fw.name} {fw.version}: XLA compilation failed on {proof.device}",
@@ -91,7 +115,14 @@ def xla_failed(snapshot: Snapshot):
        "on each device and checks its update against a float64 reference. Inductor generates C++ "
        "for CPUs, which needs a working C++ compiler, and Triton kernels for GPUs, which need the "
        "triton package that matches torch. Eager code still runs when this fails, but "
-       "torch.compile'd models, and libraries that compile by default, do not.")
+       "torch.compile'd models, and libraries that compile by default, do not.",
+       fix="On CPUs install a C++ compiler (`apt-get install g++`); on GPUs reinstall the triton that torch pins "
+           "(`pip install --force-reinstall torch==<installed version>`); meanwhile run eagerly, without "
+           "torch.compile.",
+       example="torch 2.7.1+cpu: torch.compile failed on cpu\n"
+               "train step (MLP 16-32-4, SGD) on cpu: BackendCompilerFailed: backend='inductor' raised: "
+               "InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx: (None, "
+               "'g++')")
 def torch_compile_failed(snapshot: Snapshot):
     for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler == "torch.compile"):
         yield Hit(f"{fw.name} {fw.version}: torch.compile failed on {proof.device}",
@@ -107,7 +138,12 @@ def torch_compile_failed(snapshot: Snapshot):
        "models train fast on modern accelerators. The auditor runs the same workloads with the "
        "compute cast to each reduced-precision dtype the device offers and compares them with "
        "the float64 reference at a tolerance suited to the dtype. A failure means mixed-precision "
-       "training or inference will fail or drift on this device.")
+       "training or inference will fail or drift on this device.",
+       fix="Train in float32 on that device until it is resolved, and check that the device supports the dtype "
+           "natively (bfloat16 needs compute capability 8.0 on NVIDIA GPUs). If the error names a missing module, "
+           "install it.",
+       example="torch 2.7.1+cu128: float16 matmul 256x256 on cuda:0 failed\n"
+               "matmul 256x256 (float16) on cuda:0: 65536 of the 65536 result values are NaN or infinite")
 def mixed_precision_failed(snapshot: Snapshot):
     for fw, proof in _failed_proofs(snapshot, lambda p: p.compiler is None and p.dtype != "float32"):
         yield Hit(f"{fw.name} {fw.version}: {proof.dtype} {proof.operation} on {proof.device} failed",
@@ -122,7 +158,12 @@ def mixed_precision_failed(snapshot: Snapshot):
        "`import` worked, so this is not FW001: scripts that import the framework start. The probe "
        "then failed while reading the build, listing the devices or preparing the proofs, so "
        "nothing about the framework is proven here, and the call that failed will fail the same "
-       "way in a script that makes it. A module the probe found missing is named, with its install.")
+       "way in a script that makes it. A module the probe found missing is named, with its install.",
+       fix="Install the module the probe found missing (`pip install <module>`) and run the audit again; "
+           "otherwise make the failing call by hand after `import <framework>` to see its traceback, and check "
+           "the driver and the *_VISIBLE_DEVICES and JAX_PLATFORMS variables.",
+       example="torch 2.7.1+cpu imports, but probing it needs numpy, which is not installed\n"
+               "probe torch: `import torch` worked (1.84 s), then: ModuleNotFoundError: No module named 'numpy'")
 def probe_failed_after_import(snapshot: Snapshot):
     for fw in snapshot.frameworks.values():
         if fw.probe.status != "ok" or not fw.probe_error:
@@ -136,6 +177,59 @@ def probe_failed_after_import(snapshot: Snapshot):
                       f"Make the call the error names by hand after `import {fw.name}` to see its full "
                       "traceback; for device listing errors, check the driver and the *_VISIBLE_DEVICES "
                       "and JAX_PLATFORMS variables.", framework=fw.name)
+
+
+@check("FW012", "nothing-usable", "error",
+       "No ML framework can be used here: none is installed, or none proved a computation.",
+       "The audit's verdict rests on proof. When no framework (PyTorch, TensorFlow, JAX) is installed, "
+       "or every installed one failed to import or to compute a float32 matmul, convolution and train "
+       "step correctly on any device, nothing on this machine is ready for ML work, whatever else is "
+       "healthy. This finding makes that an error, so `--fail-on error` exits 1 and the exit code agrees "
+       "with the verdict. Unknown is not nothing: a replayed snapshot that recorded no proofs, and a "
+       "--quick audit of installed frameworks, do not raise it.",
+       fix="Install a framework (`pip install torch`, or the GPU build the finding names), or fix the framework's "
+           "own error finding (FW001-FW004, FW010), then run `auditor audit` again.",
+       example="No ML framework is installed: neither PyTorch, TensorFlow nor JAX\n"
+               "package metadata: no torch, tensorflow (or tensorflow-cpu, tf-nightly...) or jax distribution")
+def nothing_usable(snapshot: Snapshot):
+    modules = {module for package in snapshot.packages.values() for module in package.modules}
+    if not snapshot.frameworks:
+        if modules & {"torch", "tensorflow", "jax"}:
+            return  # installed but not probed (a snapshot from elsewhere): unknown, not nothing
+        yield Hit("No ML framework is installed: neither PyTorch, TensorFlow nor JAX",
+                  ["package metadata: no torch, tensorflow (or tensorflow-cpu, tf-nightly...) or jax distribution"],
+                  f"Install one: `{_first_install(snapshot)}` (then `auditor audit` proves it).")
+        return
+    if snapshot.mode == "quick":
+        return
+    why = {}
+    for fw in snapshot.frameworks.values():
+        if fw.probe.status != "ok":
+            why[fw.name] = f"probe {fw.probe.status}: {fw.probe.reason}"
+        elif fw.proofs is None or fw.devices is None:
+            return  # not measured: unknown, never "nothing"
+        elif any(p.ok and p.compiler is None and p.dtype == "float32" for p in fw.proofs):
+            return
+        else:
+            failed = [p for p in fw.proofs if p.failed]
+            why[fw.name] = (f"{failed[0].operation} on {failed[0].device}: {failed[0].error}" if failed
+                            else "no float32 computation was proven on any device")
+    if any(fw.probe.status == "skipped" for fw in snapshot.frameworks.values()):
+        return
+    yield Hit(f"None of the {len(why)} installed framework(s) proved a computation here",
+              [f"{name}: {reason}" for name, reason in why.items()],
+              "Fix the framework's own error finding above (FW001-FW004, FW010): each names its command; "
+              "then run `auditor audit` again.")
+
+
+def _first_install(snapshot: Snapshot) -> str:
+    """PyTorch, the build that fits this machine's GPUs when it has some."""
+    nvidia = snapshot.accelerators.nvidia
+    if nvidia and nvidia.gpus:
+        fitted = gpu_build_for(snapshot, "torch")
+        if fitted.command:
+            return fitted.command
+    return "pip install torch"
 
 
 def _install(module: str) -> str:

@@ -17,7 +17,13 @@ TENSORFLOW_CUDA_WHEELS = ("nvidia-cudnn-cu12", "nvidia-cublas-cu12")
 @check("FW006", "cpu-build-with-usable-gpu", "warning",
        "A CPU-only framework build on a machine with a usable NVIDIA GPU.",
        "The framework works, but every computation runs on the CPU while the GPU sits idle. The fix "
-       "is a CUDA build that this driver runs and that has kernels for these GPUs.")
+       "is a CUDA build that this driver runs and that has kernels for these GPUs.",
+       fix="Install the framework's GPU build that this driver runs and that has kernels for these GPUs (the "
+           "finding names the command; torch: `pip install torch==<version> --index-url "
+           "https://download.pytorch.org/whl/cu<NNN>`; TensorFlow on Linux: `pip install \"tensorflow[and-cuda]\"`; "
+           "JAX: `pip install -U \"jax[cuda12]\"`).",
+       example="torch 2.7.1+cpu is a CPU-only build, but this machine has 1 NVIDIA GPU(s)\n"
+               "1 NVIDIA GPU(s), driver 570.133.20 (nvml)")
 def cpu_build_with_gpu(snapshot: Snapshot):
     nvidia = snapshot.accelerators.nvidia
     if not nvidia or not nvidia.gpus:
@@ -35,7 +41,12 @@ def cpu_build_with_gpu(snapshot: Snapshot):
        "The driver sees NVIDIA GPUs but a CUDA build of the framework sees none.",
        "The framework was built for CUDA and the driver lists GPUs, yet the framework found no GPU. "
        "For TensorFlow this is almost always missing CUDA libraries (it then runs silently on the CPU); "
-       "for PyTorch, CUDA_VISIBLE_DEVICES, a driver too old for the build, or a container without devices.")
+       "for PyTorch, CUDA_VISIBLE_DEVICES, a driver too old for the build, or a container without devices.",
+       fix="Check CUDA_VISIBLE_DEVICES and the DRV findings, and run `python -c 'import torch; "
+           "torch.cuda.init()'` to see CUDA's own error; for TensorFlow, put the nvidia-*-cu12 wheels' lib "
+           "directories on LD_LIBRARY_PATH, or install its GPU build (`pip install \"tensorflow[and-cuda]\"`).",
+       example="torch 2.7.1+cu128 (CUDA build) sees no GPU, though the driver lists 4\n"
+               "torch devices: cpu")
 def gpu_not_visible(snapshot: Snapshot):
     nvidia = snapshot.accelerators.nvidia
     if not nvidia or not nvidia.gpus:
@@ -61,7 +72,12 @@ def gpu_not_visible(snapshot: Snapshot):
        "From 2.14, TensorFlow's Linux wheels no longer find a system CUDA by default: the CUDA and "
        "cuDNN libraries come as nvidia-*-cu12 wheels, installed by the and-cuda extra. A plain `pip "
        "install tensorflow` leaves them out, and TensorFlow then runs on the CPU with only a log line "
-       "saying it skipped the GPU.")
+       "saying it skipped the GPU.",
+       fix="Install TensorFlow with its CUDA libraries: `pip install \"tensorflow[and-cuda]==<installed "
+           "version>\"`, which brings the nvidia-*-cu12 wheels it loads.",
+       example="TensorFlow 2.18.0 has no CUDA libraries to load: nvidia-cudnn-cu12, nvidia-cublas-cu12 not "
+               "installed\n"
+               "TensorFlow 2.18.0 on Linux (CUDA 12.5.1 build)")
 def tensorflow_cuda_wheels_missing(snapshot: Snapshot):
     fw = snapshot.frameworks.get("tensorflow")
     nvidia = snapshot.accelerators.nvidia

@@ -15,7 +15,11 @@ from auditor.facts import Snapshot
        "`tensorflow/` package. Installed together, the last one installed overwrote some files of "
        "the other, and uninstalling either deletes files the other needs. Metapackages that only "
        "depend on another (tensorflow on Windows pulls tensorflow-intel) install no module and "
-       "are not counted.")
+       "are not counted.",
+       fix="Uninstall every distribution that writes the tensorflow module, then install the one this machine "
+           "needs: `pip uninstall -y <each of them> && pip install <the one to keep>==<version>`.",
+       example="2 distributions install the tensorflow module: tensorflow 2.18.0, tensorflow-cpu 2.17.1\n"
+               "tensorflow-cpu 2.17.1 installs tensorflow (package metadata)")
 def conflicting_tensorflow(snapshot: Snapshot):
     owners = {name: pkg for name, pkg in snapshot.packages.items() if "tensorflow" in pkg.modules}
     if len(owners) > 1:
@@ -44,7 +48,11 @@ def _distribution_to_keep(snapshot: Snapshot, owners: dict) -> str:
        "The deprecated `pynvml` distribution is installed.",
        "NVIDIA publishes the NVML bindings as nvidia-ml-py. The old `pynvml` distribution is "
        "deprecated, warns on import, and overwrites the `pynvml` module that nvidia-ml-py provides, "
-       "so which one runs depends on install order.")
+       "so which one runs depends on install order.",
+       fix="Remove pynvml and reinstall NVIDIA's bindings: `pip uninstall -y pynvml && pip install "
+           "--force-reinstall nvidia-ml-py`.",
+       example="The deprecated pynvml 11.5.3 distribution is installed\n"
+               "pynvml 11.5.3 at /opt/venv/lib/python3.12/site-packages (package metadata)")
 def deprecated_pynvml(snapshot: Snapshot):
     pkg = snapshot.packages.get("pynvml")
     if pkg:
@@ -61,7 +69,12 @@ def deprecated_pynvml(snapshot: Snapshot):
        "read: an install or uninstall was interrupted, or the file was damaged. importlib.metadata "
        "and pip skip or fail on it, so `pip list`, `pip check` and dependency resolution work from "
        "a wrong picture, and if it belongs to a framework, the audit cannot say which release is "
-       "installed. The other distributions are read and checked as usual.")
+       "installed. The other distributions are read and checked as usual.",
+       fix="Move the metadata directory aside and reinstall the distribution it belongs to: `mv '<directory>' "
+           "/tmp/ && pip install --force-reinstall --no-deps <name>==<version>`.",
+       example="Unreadable package metadata: numpy-2.2.6.dist-info (no METADATA file)\n"
+               "/opt/venv/lib/python3.12/site-packages/numpy-2.2.6.dist-info: no METADATA file "
+               "(importlib.metadata)")
 def unreadable_metadata(snapshot: Snapshot):
     for broken in snapshot.unreadable_distributions:
         directory = PurePath(broken.path)

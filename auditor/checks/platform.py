@@ -13,7 +13,11 @@ DEFAULT_MPS_MINIMUM = "12.3"  # the first MPS release (torch 1.12), for a torch 
 @check("PLT001", "tensorflow-windows-native-gpu", "warning",
        "TensorFlow newer than 2.10 on native Windows cannot use the NVIDIA GPU.",
        "TensorFlow 2.10 was the last release with GPU support on native Windows; later releases run "
-       "on the CPU there. The GPU path on Windows is WSL2.")
+       "on the CPU there. The GPU path on Windows is WSL2.",
+       fix="Run TensorFlow in WSL2 (`wsl --install`, then `pip install \"tensorflow[and-cuda]\"` inside it), or use "
+           "PyTorch, whose Windows CUDA wheels come from download.pytorch.org.",
+       example="TensorFlow 2.18.0 cannot use the NVIDIA GPU on native Windows (GPU support ended at 2.10)\n"
+               "1 NVIDIA GPU(s) (NVML)")
 def tensorflow_windows_gpu(snapshot: Snapshot):
     tf, host = snapshot.frameworks.get("tensorflow"), snapshot.machine.host
     nvidia = snapshot.accelerators.nvidia
@@ -29,7 +33,10 @@ def tensorflow_windows_gpu(snapshot: Snapshot):
 
 @check("PLT002", "apple-tensorflow-without-metal", "warning",
        "TensorFlow on Apple silicon without the tensorflow-metal plugin runs on the CPU only.",
-       "TensorFlow reaches the Apple GPU only through Apple's tensorflow-metal PluggableDevice.")
+       "TensorFlow reaches the Apple GPU only through Apple's tensorflow-metal PluggableDevice.",
+       fix="Install Apple's Metal plugin: `pip install tensorflow-metal`.",
+       example="TensorFlow 2.18.0 is installed without tensorflow-metal: no Apple GPU\n"
+               "macOS 15.5 arm64")
 def apple_tensorflow_without_metal(snapshot: Snapshot):
     apple, tf = snapshot.accelerators.apple, snapshot.frameworks.get("tensorflow")
     if apple and apple.arm64 and tf and not apple.tensorflow_metal:
@@ -44,7 +51,11 @@ def apple_tensorflow_without_metal(snapshot: Snapshot):
        "when MPS arrived (1.12), 13.0 from torch 2.5, 14.0 (Sonoma) from torch 2.9. Below it "
        "torch.backends.mps.is_available() is False and every model runs on the CPU; the error text "
        "of some releases still names the older minimum. The minimum per release is in "
-       "auditor/knowledge/pytorch-releases.json, with its source.")
+       "auditor/knowledge/pytorch-releases.json, with its source.",
+       fix="Update macOS to the minimum the installed torch release needs for MPS, or keep this macOS with the "
+           "newest torch whose MPS runs on it (`pip install \"torch==<version>.*\"`).",
+       example="macOS 13.6.7 is older than 14.0: torch 2.9.0 cannot use the Apple GPU (MPS)\n"
+               "MPS needs macOS 14.0 or later for torch 2.9 (pytorch/pytorch:RELEASE.md)")
 def macos_too_old_for_mps(snapshot: Snapshot):
     apple, torch = snapshot.accelerators.apple, snapshot.frameworks.get("torch")
     if not (apple and apple.arm64 and torch and apple.macos_version and version(apple.macos_version)):
@@ -70,7 +81,11 @@ def _older_mps_release(macos: str) -> str:
 @check("ENV003", "python-outside-framework-range", "warning",
        "The Python version is outside the range the installed framework release supports.",
        "Each PyTorch and TensorFlow release publishes wheels and tests for a range of Python versions. "
-       "Outside it, the install was forced or built locally, and parts of the framework may be broken.")
+       "Outside it, the install was forced or built locally, and parts of the framework may be broken.",
+       fix="Create the environment with a Python in the release's supported range (`uv venv --python <version>`), "
+           "or install a release of the framework that supports this Python.",
+       example="torch 2.4 supports Python 3.8-3.12, not 3.13.1\n"
+               "torch 2.4: Python 3.8-3.12 (pytorch/pytorch:RELEASE.md)")
 def python_outside_range(snapshot: Snapshot):
     python = snapshot.machine.python
     if not python:
@@ -93,7 +108,11 @@ def python_outside_range(snapshot: Snapshot):
        "PyTorch and TensorFlow in one environment were built for different CUDA or cuDNN major versions.",
        "Each framework loads the CUDA and cuDNN libraries it was built for. Imported into one process, "
        "the first one loaded wins and the other fails or misbehaves; pip may also have replaced one's "
-       "nvidia-* wheels with the other's.")
+       "nvidia-* wheels with the other's.",
+       fix="Keep the frameworks in separate environments (one venv per framework), or pick releases built on the "
+           "same CUDA and cuDNN major.",
+       example="torch 2.7.1+cu128 and TensorFlow 2.15.1 want different majors: cuDNN 9 vs 8\n"
+               "TensorFlow build: CUDA 12.2, cuDNN 8")
 def frameworks_want_different_cuda(snapshot: Snapshot):
     torch, tf = snapshot.frameworks.get("torch"), snapshot.frameworks.get("tensorflow")
     if not (torch and tf and torch.build and tf.build and torch.build.cuda_version and tf.build.cuda_version):
@@ -117,7 +136,13 @@ def frameworks_want_different_cuda(snapshot: Snapshot):
        "Requires-Python and wheel tags). On a Python newer than the newest release supports, `pip "
        "install` fails with 'No matching distribution found'; on an older one it installs an old "
        "release. Said only while no framework is installed, for each framework that would not install "
-       "at its newest release, with the release that would.")
+       "at its newest release, with the release that would.",
+       fix="Create the environment with a Python the framework's newest release supports (`uv venv --python "
+           "<version>`), then `pip install <framework>`; or install the older release the finding names, which "
+           "has wheels for this Python.",
+       example="tensorflow 2.21 publishes no wheel for Python 3.14.0: no tensorflow release publishes wheels for "
+               "it\n"
+               "tensorflow 2.21: Python 3.10-3.13 (tensorflow/docs:site/en/install/source.md)")
 def no_wheel_for_python(snapshot: Snapshot):
     python = snapshot.machine.python
     if not python or any(name in snapshot.frameworks for name in ("torch", "tensorflow", "jax")):

@@ -20,7 +20,14 @@ TPU_INSTALL = {
        "TPU signals (device nodes, Google TPU PCI devices, TPU_* variables, libtpu) say this is a TPU "
        "VM, yet the framework's TPU runtime failed to start, so it runs on the CPU. Usual causes: the "
        "CPU build of the framework instead of its TPU build, a missing or mismatched libtpu, or another "
-       "process holding the TPU (only one process may open it).")
+       "process holding the TPU (only one process may open it).",
+       fix="Install the framework's TPU build (JAX: `pip install -U \"jax[tpu]\"`; TensorFlow: `pip install "
+           "tensorflow-tpu -f https://storage.googleapis.com/libtpu-tf-releases/index.html`; PyTorch: `pip "
+           "install \"torch_xla[tpu]\"`), and check that no other process holds the TPU (`sudo lsof -w /dev/accel* "
+           "/dev/vfio/*`).",
+       example="jax 0.6.2 cannot use the TPU (v5litepod-4)\n"
+               "jax: RuntimeError: Unable to initialize backend 'tpu': ABORTED: The TPU is already in use by "
+               "process with pid 4121. Not attempting to load libtpu.so in this process.")
 def tpu_not_usable(snapshot: Snapshot):
     tpu = snapshot.accelerators.tpu
     if not tpu:

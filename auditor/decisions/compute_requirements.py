@@ -11,7 +11,7 @@ from auditor.builds import jetson_of
 from auditor.checks.base import Finding
 from auditor.facts import ComputeProof, FrameworkDevice, FrameworkFacts, Snapshot
 from auditor.profiles.document import FRAMEWORKS, ComputeRequirement, FrameworkRequirement
-from auditor.decisions.fixes import accelerator_build
+from auditor.decisions.fixes import accelerator_build, move_machine
 from auditor.decisions.verdict import RequirementResult, unmet
 from auditor.names import DISPLAY_NAMES
 
@@ -178,9 +178,9 @@ def compute_result(entry: ComputeRequirement, snapshot: Snapshot, findings: list
     if proven_kinds:
         return RequirementResult(key, title, "pass", evidence)
     if unmeasured:  # unknown is never a failure: say how to measure it
-        return RequirementResult(key, title, "warn", evidence,
-                                 "Not measured here: run `auditor check` on the machine itself, which runs the "
-                                 "computation on the device and compares it with a float64 reference.")
+        return RequirementResult(key, title, "not-checked", evidence,
+                                 "Prove it on the machine itself: `auditor audit` there runs the computation on "
+                                 "the device and compares it with a float64 reference.")
     return RequirementResult(key, title, unmet(entry.severity), evidence,
                              _compute_fix(entry, snapshot, findings,
                                           tuple(n for n in names if n in goal_frameworks) or names, best, failed, unrun))
@@ -251,8 +251,7 @@ def _compute_fix(entry: ComputeRequirement, snapshot: Snapshot, findings: list[F
     if target is None:
         return None
     if target != best:
-        wanted = _either([KIND_LABELS.get(kind, kind) for kind in entry.device if kind != "cpu"])
-        return f"This machine has no {wanted.split(' ', 1)[1]}: run on one that has."
+        return move_machine(target)
     fitted = accelerator_build(snapshot, installed[0], target)
     return f"`{fitted.command}` ({fitted.reason})" if fitted.command else fitted.reason[0].upper() + fitted.reason[1:]
 

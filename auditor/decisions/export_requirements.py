@@ -2,8 +2,8 @@
 
 A path missing from the snapshot was not checked: that happens only when a snapshot saved
 without it is replayed (`auditor check` itself checks the paths its profiles name). Unknown is
-never a failure: it warns "not checked here" (a gate that wants certainty runs `auditor check`
-on the machine, or fails on warnings with `--fail-on warning`).
+never a failure: it is "not checked", with the command that checks it (a gate that wants certainty
+runs `auditor check` on the machine, or fails on what was not checked with `--fail-on warning`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from auditor.profiles.document import ExportRequirement
 from auditor.decisions.verdict import RequirementResult, unmet
 from auditor.verdicts import export_install_command
 
-NOT_CHECKED_FIX = ("Run `auditor check` on the machine itself: it checks the export paths its profiles name "
-                   "(or save the snapshot with `auditor audit --deep --save-snapshot FILE`, which checks them all).")
+NOT_CHECKED_FIX = ("Convert it for real: `auditor audit --deep` on the machine itself runs every export path "
+                   "(`auditor check --profile GOAL` runs the paths that goal names).")
 
 
 def export_result(entry: ExportRequirement, snapshot: Snapshot, findings: list[Finding]) -> RequirementResult:
@@ -30,7 +30,7 @@ def export_result(entry: ExportRequirement, snapshot: Snapshot, findings: list[F
     first_gap = next(name for name in entry.any_of[0] if not _ready(snapshot.exports.get(name)))
     if any(all(_ready(snapshot.exports.get(name)) or name not in snapshot.exports for name in paths)
            for paths in entry.any_of):  # an alternative that may be ready: it was only not checked
-        return RequirementResult(key, title, "warn", evidence, NOT_CHECKED_FIX)
+        return RequirementResult(key, title, "not-checked", evidence, NOT_CHECKED_FIX)
     return RequirementResult(key, title, unmet(entry.severity), evidence,
                              _fix(first_gap, snapshot.exports.get(first_gap), snapshot, findings))
 
@@ -41,7 +41,7 @@ def _ready(path: Optional[ExportPath]) -> bool:
 
 def _describe(name: str, path: Optional[ExportPath]) -> str:
     if path is None:
-        return f"{name}: not checked in this snapshot"
+        return f"{name}: not checked in this audit"
     if path.status == "ready":
         parts = [f"ran on {path.runtime}" if path.runtime else None,
                  f"max error {path.max_relative_error:.1e}" if path.max_relative_error is not None else None,

@@ -18,8 +18,12 @@ from auditor.report import Report
 SEVERITY_STATUS: dict[str, Status] = {"error": "fail", "warning": "warn", "info": "pass"}
 
 
-def evaluate(profile: Profile, report: Report, selection: Optional[Selection] = None) -> ProfileVerdict:
-    """``selection`` is the one the report's checks ran with: checks it left out are not listed."""
+def evaluate(profile: Profile, report: Report, selection: Optional[Selection] = None,
+             framework: Optional[str] = None) -> ProfileVerdict:
+    """``selection`` is the one the report's checks ran with: checks it left out are not listed.
+    ``framework``: the one recommended for this goal; findings about the goal's other frameworks
+    then do not count (a goal that any of torch, TensorFlow or JAX meets is not failed by a broken
+    torch when TensorFlow is what it is told to use)."""
     document, snapshot = profile.document, report.snapshot
     results: list[RequirementResult] = []
     if document.python:
@@ -34,7 +38,7 @@ def evaluate(profile: Profile, report: Report, selection: Optional[Selection] = 
     results += [export_result(entry, snapshot, report.findings) for entry in document.exports]
     # A finding about a framework the goal does not name is not the goal's concern (a TensorFlow goal
     # is not failed, nor told to reinstall torch, because torch is a CPU build).
-    named = document.named_frameworks()
+    named = (framework,) if framework else document.named_frameworks()
     findings = [f for f in report.findings if not (named and f.framework and f.framework not in named)]
     results += check_results(document, findings, selection or Selection())
     return ProfileVerdict(profile.name, document.description, profile.source, results)

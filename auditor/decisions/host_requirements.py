@@ -12,6 +12,7 @@ from auditor.builds import driver_version
 from auditor.checks.base import Finding
 from auditor.facts import Snapshot
 from auditor.profiles.document import AcceleratorRequirement, MachineRequirement, PythonRequirement
+from auditor.decisions.fixes import move_machine
 from auditor.decisions.verdict import RequirementResult, unmet
 
 GIB = 1024**3
@@ -30,7 +31,8 @@ def python_result(requirement: PythonRequirement, snapshot: Snapshot) -> Require
     title = f"Python {requirement.requires}"
     python = snapshot.machine.python
     if python is None:
-        return RequirementResult("python", title, "warn", ["the Python version was not recorded (python probe failed)"])
+        return RequirementResult("python", title, "not-checked", ["the Python version was not recorded (python probe failed)"],
+                                 "Audit the machine itself: `auditor audit` records its Python.")
     evidence = [f"Python {python.version} ({python.implementation}, {python.environment})"]
     if SpecifierSet(requirement.requires).contains(python.version, prereleases=True):
         return RequirementResult("python", title, "pass", evidence)
@@ -72,7 +74,8 @@ def machine_results(requirement: MachineRequirement, snapshot: Snapshot) -> list
 def _minimum(key: str, title: str, have: Optional[float], wanted: float, detail: Optional[str],
              requirement: MachineRequirement, fix: str) -> RequirementResult:
     if have is None:
-        return RequirementResult(key, title, "warn", ["not measured on this machine"])
+        return RequirementResult(key, title, "not-checked", ["not measured on this machine"],
+                                 "Audit the machine itself: `auditor audit` measures it.")
     if have >= wanted:
         return RequirementResult(key, title, "pass", [detail])
     return RequirementResult(key, title, unmet(requirement.severity), [detail], fix)
@@ -117,7 +120,7 @@ def accelerator_results(requirement: AcceleratorRequirement, snapshot: Snapshot,
     else:
         evidence.insert(0, f"{qualifying} of the required {count} {KIND_WORDS[kind][count > 1]} found")
         access = next((f for f in findings if f.code in ACCESS_CHECKS and f.severity == "error" and f.fix), None)
-        fix = f"{access.code}: {access.fix}" if access else f"Run on a machine with {title[0].lower()}{title[1:]}."
+        fix = f"{access.code}: {access.fix}" if access else move_machine(kind, _limits(requirement))
         results = [RequirementResult("accelerator", title, unmet(requirement.severity), evidence, fix)]
     if requirement.min_driver:
         results.append(_driver_result(kind, requirement, snapshot))
@@ -178,6 +181,16 @@ def _absence_evidence(kind: str, snapshot: Snapshot) -> list[str]:
     return evidence or [f"no {KIND_WORDS[kind][0]} on the PCI bus or reported by a driver"]
 
 
+def _limits(requirement: AcceleratorRequirement) -> str:
+    """", with 16 GiB or more and compute capability 7.0 or newer (NVIDIA)", from the requirement."""
+    limits = []
+    if requirement.min_memory_gib is not None:
+        limits.append(f"{_gib(requirement.min_memory_gib)} or more")
+    if requirement.min_compute_capability:
+        limits.append(f"compute capability {requirement.min_compute_capability} or newer (NVIDIA)")
+    return f", with {' and '.join(limits)}" if limits else ""
+
+
 def _accelerator_title(kind: str, count: int, requirement: AcceleratorRequirement) -> str:
     title = f"At least {count} {KIND_WORDS[kind][count > 1]}"
     limits = []
@@ -193,10 +206,10 @@ def _driver_result(kind: str, requirement: AcceleratorRequirement, snapshot: Sna
     nvidia, driver = snapshot.accelerators.nvidia, driver_version(snapshot)
     if driver is None:
         if nvidia and nvidia.gpus:  # GPUs are described but the driver version was not recorded
-            return RequirementResult("accelerator.driver", title, "warn", ["driver version not measured here"],
+            return RequirementResult("accelerator.driver", title, "not-checked", ["driver version not measured here"],
                                      "Not measured here: `nvidia-smi` on the machine shows the driver version.")
         if kind != "cuda":
-            return RequirementResult("accelerator.driver", title, "pass",
+            return RequirementResult("accelerator.driver", title, "not-applicable",
                                      ["no NVIDIA driver here; the minimum concerns NVIDIA GPUs only"])
         return RequirementResult("accelerator.driver", title, unmet(requirement.severity),
                                  ["no NVIDIA driver was found"], f"Install NVIDIA driver {requirement.min_driver} or newer.")

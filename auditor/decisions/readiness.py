@@ -1,9 +1,7 @@
-"""From facts and findings to decisions: is each framework ready, on which device, and
-what should this user run here?
+"""What works here, by proof: each framework on each device, each export path; and the types
+every decision is written in (the recommendation itself is made in recommendation.py).
 
-Readiness rests on proof (a matmul that matched its reference), never on an availability
-flag. The recommendation names a framework and device with reasons drawn from this
-machine's facts, and the exact commands that would put its hardware to use.
+Readiness rests on proof (a matmul that matched its reference), never on an availability flag.
 """
 
 from __future__ import annotations
@@ -12,8 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from auditor.checks.base import Finding
-from auditor.facts import ComputeProof, ExportPath, ExportStatus, FrameworkFacts, NvidiaGpu, Snapshot
-from auditor.builds import gpu_build_for
+from auditor.facts import ComputeProof, ExportPath, ExportStatus, FrameworkFacts, Snapshot
 from auditor.names import DISPLAY_NAMES, EXPORT_TITLES
 from auditor.verdicts import export_install_command
 
@@ -62,15 +59,22 @@ class Readiness:
 
 @dataclass
 class Choice:
+    """A framework and device the recommendation picks, and the goals it picks them for."""
+
     framework: str
-    device: str
+    device: Optional[str]
     reasons: list[str]
 
 
 @dataclass
 class NextStep:
+    """One thing to do: ``action`` says what (a command, a setting, a machine to use), never the
+    requirement restated; ``reason`` is the fact that makes it needed."""
+
     reason: str
+    action: str
     command: Optional[str] = None
+    goals: list[str] = field(default_factory=list)  # the goals it unblocks; empty: the machine as a whole
 
 
 @dataclass
@@ -80,17 +84,38 @@ class GoalRecommendation:
 
     goal: str
     description: str
-    status: Literal["ready", "not-ready"]  # the goal's profile verdict on this machine
+    status: Literal["ready", "not-ready", "not-checked"]  # the goal's profile verdict on this machine
     framework: Optional[str]
     device: Optional[str] = None  # where it was proven, when it was
     path: Optional[str] = None  # the export path(s) proven for this goal: "tflite + tflite-int8"
     reasons: list[str] = field(default_factory=list)
     next_steps: list[NextStep] = field(default_factory=list)
     alternatives: list[str] = field(default_factory=list)  # the other frameworks, ranked, one line each
+    warnings: int = 0  # requirements met with a caveat
+    caveat: Optional[str] = None  # the first of those caveats, as a fact
+    unchecked: list[str] = field(default_factory=list)  # what was not measured: "proofs", "onnx", "memory"
+    check_command: Optional[str] = None  # what checks the goal in full on the machine itself
+    blocker: Optional[str] = None  # not ready: the first failed requirement, as a fact
+
+
+AreaState = Literal["ready", "warning", "not-ready", "not-checked", "not-applicable"]
+
+
+@dataclass
+class AreaLine:
+    """One line of the report's first screen, in flutter doctor's style: an area (a framework, an
+    accelerator, an export path, a goal), its state, and the one fact that decides it."""
+
+    area: Literal["framework", "accelerator", "export", "goal"]
+    name: str  # "PyTorch 2.13.0+cpu", "NVIDIA", "onnx", "gpu-training"
+    state: AreaState
+    fact: str
+    command: Optional[str] = None  # not checked: the command that checks it; not ready: the one that fixes it
 
 
 @dataclass
 class Recommendation:
+    # The answer, in one sentence: which framework, on which device, for the goal; or what blocks it.
     summary: str
     choices: list[Choice] = field(default_factory=list)
     next_steps: list[NextStep] = field(default_factory=list)
@@ -99,6 +124,8 @@ class Recommendation:
     goals: list[GoalRecommendation] = field(default_factory=list)
     # Built-in goals `auditor audit` left out, and why: hardware this machine shows no sign of.
     goals_left_out: dict[str, str] = field(default_factory=dict)
+    # The first screen: one line per framework, accelerator, export path and goal.
+    areas: list[AreaLine] = field(default_factory=list)
 
 
 def assess(snapshot: Snapshot, findings: list[Finding]) -> Readiness:
@@ -185,61 +212,6 @@ def _proven_detail(proofs: list[ComputeProof]) -> str:
     detail = f"{', '.join(workloads)} matched float64 in {' and '.join(dtypes)} (max error {worst:.1e})"
     speeds = [f"{p.gflops:,.0f} GFLOP/s {p.dtype}" for p in passed if p.gflops]
     return detail + (f"; matmul {', '.join(speeds)}" if speeds else "")
-
-
-def recommend(snapshot: Snapshot, readiness: Readiness, findings: list[Finding]) -> Recommendation:
-    gpus = snapshot.accelerators.nvidia.gpus if snapshot.accelerators.nvidia else []
-    steps = [NextStep(f"{f.code}: {f.title}", command_in(f.fix)) for f in findings if f.severity == "error" and f.fix]
-    choices = []
-    for fw in sorted(readiness.frameworks, key=lambda r: (-len(r.ready_accelerators), r.status != "ready")):
-        if fw.status != "ready":
-            continue
-        name = DISPLAY_NAMES.get(fw.framework, fw.framework)
-        facts = snapshot.frameworks[fw.framework]
-        if fw.ready_accelerators:
-            device = fw.ready_accelerators[0]
-            reasons = [f"{name} {fw.version} proved a computation on {device.device}: {device.detail}"]
-        else:
-            cpu = snapshot.machine.cpu
-            cpu_text = f" ({cpu.model}, {cpu.usable_cpus} usable CPUs)" if cpu and cpu.model else ""
-            reasons = [f"{name} {fw.version} proved a computation on the CPU{cpu_text}"]
-            if gpus:
-                reasons.append(f"but it does not use the {len(gpus)} NVIDIA GPU(s) on this machine "
-                               f"(build variant: {facts.build.variant if facts.build else 'unknown'})")
-                steps.append(_gpu_install_step(fw.framework, snapshot))
-            device = next(d for d in fw.devices if d.kind == "cpu")
-        choices.append(Choice(fw.framework, device.device, reasons))
-    if not snapshot.frameworks:
-        steps.append(NextStep("No ML framework is installed", "pip install torch" if not gpus else _gpu_install_step("torch", snapshot).command))
-    unique: dict[str, NextStep] = {}
-    for step in steps:  # two findings may share a fix; say each command once
-        unique.setdefault(step.command or step.reason, step)
-    return Recommendation(_summary(snapshot, readiness, choices, gpus), choices, list(unique.values()))
-
-
-def _summary(snapshot: Snapshot, readiness: Readiness, choices: list[Choice], gpus: list[NvidiaGpu]) -> str:
-    if readiness.status == "unproven":
-        if snapshot.mode == "quick":
-            return "Run the full audit (without --quick) to prove which framework computes correctly here."
-        return "Run `auditor audit` on the machine itself to prove which framework computes correctly there."
-    if not choices:
-        return "No framework is ready on this machine; follow the next steps below."
-    accelerated = [c for c in choices if not c.device.startswith(("cpu", "/device:CPU"))]
-    if accelerated:
-        best = accelerated[0]
-        return (f"Use {DISPLAY_NAMES.get(best.framework, best.framework)} on {best.device}: "
-                "it is the framework with a proven accelerator here.")
-    listed = [DISPLAY_NAMES.get(c.framework, c.framework) for c in choices]
-    names = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
-    if gpus:
-        return f"{names} run only on the CPU, though this machine has {len(gpus)} NVIDIA GPU(s): install a GPU build."
-    return (f"{names} {'is' if len(choices) == 1 else 'are'} ready on the CPU; no GPU or TPU was found, so the "
-            "choice rests on your goal, not on this hardware.")
-
-
-def _gpu_install_step(framework: str, snapshot: Snapshot) -> NextStep:
-    fitted = gpu_build_for(snapshot, framework)
-    return NextStep(f"Use the GPU with {DISPLAY_NAMES.get(framework, framework)}: {fitted.reason}", fitted.command)
 
 
 def command_in(fix: str) -> Optional[str]:

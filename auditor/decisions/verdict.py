@@ -8,8 +8,14 @@ from typing import Any, Literal, Optional
 
 from auditor.report import Report
 
-Status = Literal["pass", "fail", "warn"]
-STATUS_RANK = {"pass": 0, "warn": 1, "fail": 2}
+# not-checked: the audit did not measure it (an export path a plain audit does not convert, a fact a
+# replayed snapshot lacks); never a failure, and never a pass: it says the command that checks it.
+# not-applicable: the requirement does not concern this machine (a driver minimum without NVIDIA GPUs).
+Status = Literal["pass", "fail", "warn", "not-checked", "not-applicable"]
+# A gate that wants certainty (--fail-on warning) fails on what was not checked, as on a warning.
+STATUS_RANK = {"pass": 0, "not-applicable": 0, "not-checked": 1, "warn": 1, "fail": 2}
+STATUS_LABELS = {"pass": "pass", "fail": "FAIL", "warn": "warn", "not-checked": "not checked",
+                 "not-applicable": "not applicable"}
 
 
 @dataclass
@@ -43,16 +49,30 @@ class ProfileVerdict:
     requirements: list[RequirementResult] = field(default_factory=list)
 
     @property
-    def status(self) -> Literal["ready", "not-ready"]:
-        return "not-ready" if any(r.status == "fail" for r in self.requirements) else "ready"
+    def status(self) -> Literal["ready", "not-ready", "not-checked"]:
+        """Not ready when a requirement failed; else not checked when one was not measured; else ready."""
+        statuses = {r.status for r in self.requirements}
+        return "not-ready" if "fail" in statuses else "not-checked" if "not-checked" in statuses else "ready"
 
     @property
     def label(self) -> str:
-        """READY or NOT READY, as the human-readable formats show it."""
+        """READY, NOT READY or NOT CHECKED, as the human-readable formats show it."""
         return self.status.upper().replace("-", " ")
 
+    @property
+    def requirements_only(self) -> list[RequirementResult]:
+        """The profile's own requirements, without the checks it counts (``check.<CODE>``)."""
+        return [r for r in self.requirements if not r.id.startswith("check.")]
+
+    @property
+    def quiet_checks(self) -> list[RequirementResult]:
+        """The counted checks that ran and found nothing."""
+        return [r for r in self.requirements if r.id.startswith("check.") and r.status == "pass"]
+
     def count(self, status: Status) -> int:
-        return sum(1 for r in self.requirements if r.status == status)
+        """Requirements with this status; a check counts only when it found something (a quiet check
+        is not a requirement met, see quiet_checks)."""
+        return sum(1 for r in self.requirements if r.status == status and not (r.id.startswith("check.") and r.status == "pass"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "description": self.description, "source": self.source,

@@ -1,4 +1,5 @@
-"""Compatibility knowledge as data: CUDA/driver/GPU tables, framework release matrices, export pins, Arm CPU names.
+"""Compatibility knowledge as data: CUDA/driver/GPU tables, framework release matrices, export pins, Arm CPU names,
+and the peak matmul throughput of GPU models and CPU execution units.
 
 The facts live in the JSON files next to this module, one file per topic, each row carrying the
 ``source`` it came from (a document URL or ``owner/repo:path``) and the date it was ``checked``;
@@ -25,14 +26,20 @@ from packaging.version import InvalidVersion, Version
 
 __all__ = [
     "ComputeCapability",
+    "CpuRate",
     "DriverFloor",
+    "GpuPeak",
     "JetsonRelease",
     "TensorflowRelease",
     "TorchRelease",
     "TorchRocmBuild",
     "TorchVariant",
+    "amd_gpu_peaks",
     "arm_core",
     "arm_implementer",
+    "cpu_rate",
+    "float32_matmul_on_nvidia",
+    "nvidia_gpu_peak",
     "torch_releases",
     "compute_capability",
     "driver_floor_for",
@@ -64,6 +71,7 @@ FILES = (
     "jetson",
     "amd-gfx",
     "arm-cores",
+    "peak-flops",
 )
 _OSES = ("linux", "windows")
 
@@ -626,3 +634,98 @@ def arm_core(implementer: str | int | None, part: str | int | None) -> str | Non
     """The core an ("CPU implementer", "CPU part") pair names: ("0x41", "0xd0c") -> "Neoverse-N1",
     ("0x48", "0xd40") -> "Cortex-A76" (a part code means nothing without its implementer); None when unknown."""
     return _arm_tables()[1].get((_hex_code(implementer), _hex_code(part)))
+
+
+# ----------------------------------------------------------------------------------- peak FLOP/s
+
+
+@dataclass(frozen=True)
+class GpuPeak:
+    """A GPU model's dense peak in TFLOP/s per dtype: "float32" (NVIDIA: CUDA cores; AMD: the higher of
+    its vector and matrix rates, since rocBLAS runs float32 GEMMs on the matrix cores), "tf32", "bfloat16",
+    "float16". A dtype missing from ``tflops`` has no such hardware, or no sourced figure. AMD rows also
+    give the compute units of the whole device and the dies (GCDs) they are spread over."""
+
+    model: str  # "H100 SXM", "Instinct MI300X"
+    tflops: dict[str, float] = field(hash=False)
+    source: str
+    compute_units: int | None = None
+    dies: int = 1
+
+
+@dataclass(frozen=True)
+class CpuRate:
+    """Floating-point operations per cycle per core of one CPU execution unit in one dtype."""
+
+    unit: str  # "avx512", "amx_bf16", "neoverse-n1"
+    label: str  # "AVX-512, 2 FMA units"
+    dtype: str
+    flops_per_cycle: int
+    engine: str  # "vector" (SIMD FMA units) or "matrix" (a tile engine such as AMX)
+    source: str
+
+
+_TFLOPS_KEYS = ("float32", "tf32", "bfloat16", "float16")
+
+
+@lru_cache(maxsize=None)
+def _nvidia_name_patterns() -> tuple[tuple[re.Pattern, dict], ...]:
+    return tuple((re.compile(pattern, re.IGNORECASE), row)
+                 for row in _load("peak-flops")["nvidia_gpus"] for pattern in row["nvml_names"])
+
+
+def nvidia_gpu_peak(name: str | None) -> GpuPeak | None:
+    """The peak of the NVIDIA GPU model NVML or nvidia-smi names: "NVIDIA H100 80GB HBM3" -> H100 SXM.
+
+    The whole name must match a row (the leading "NVIDIA " aside, which old drivers leave out), so an
+    "A10G" is no "A10", a "3090 Ti" no "3090" and a MIG device ("... MIG 1g.10gb") no whole GPU. None
+    for a model not in the table."""
+    text = " ".join(str(name or "").split())
+    text = re.sub(r"^NVIDIA\s+", "", text, flags=re.IGNORECASE)
+    for pattern, row in _nvidia_name_patterns():
+        if pattern.fullmatch(text):
+            return GpuPeak(model=row["model"], tflops={k: row[k] for k in _TFLOPS_KEYS if k in row},
+                           source=row["source"])
+    return None
+
+
+def amd_gpu_peaks(gfx_target: str | None, compute_units: int | None) -> tuple[GpuPeak, ...]:
+    """The AMD models whose whole device, or one of its dies, is a ``gfx_target`` GPU with this many
+    compute units: ("gfx942", 304) -> MI300X and MI325X; ("gfx90a", 110) -> one MI250X die. Several rows
+    can fit (an MI210 and one MI250 die are both gfx90a with 104 CUs); none for an unknown device."""
+    rows = [row for row in _load("peak-flops")["amd_gpus"]
+            if row["gfx_target"] == str(gfx_target or "").strip().lower()
+            and compute_units in (row["compute_units"], row["compute_units"] // row["dies"])]
+    return tuple(GpuPeak(model=row["model"], source=row["source"], compute_units=row["compute_units"],
+                         dies=row["dies"],
+                         tflops={"float32": max(row["float32_vector"], row["float32_matrix"]),
+                                 "bfloat16": row["bfloat16"], "float16": row["float16"]})
+                 for row in rows)
+
+
+def cpu_rate(dtype: str, architecture: str | None, features: dict[str, bool], core: str | None = None,
+             torch_cpu_capability: str | None = None) -> CpuRate | None:
+    """The best execution unit for ``dtype`` that a CPU announces: the first row, best first, whose
+    features (CpuFacts.features keys) are all true and whose core, where the row names one, is this CPU's
+    (an Arm core's name as knowledge arm-cores spells it). With the features unknown (empty), the unit
+    torch's build reports (torch.backends.cpu.get_cpu_capability(), "AVX512") stands in. None when no row
+    fits: an unknown core, no unit for that dtype, or nothing known about the CPU."""
+    rows = [row for row in _load("peak-flops")["cpu_rates"]
+            if row["dtype"] == dtype and row["architecture"] == architecture]
+    if features:
+        fits = [row for row in rows if all(features.get(name) for name in row["needs_features"])
+                and row.get("core", core) == core]
+    else:
+        fits = [row for row in rows if torch_cpu_capability and row.get("torch_cpu_capability") == torch_cpu_capability]
+    if not fits:
+        return None
+    row = fits[0]
+    return CpuRate(unit=row["unit"], label=row["label"], dtype=row["dtype"], flops_per_cycle=row["flops_per_cycle"],
+                   engine=row["engine"], source=row["source"])
+
+
+def float32_matmul_on_nvidia(framework: str) -> str | None:
+    """What a framework's float32 matmul runs on an NVIDIA GPU by default: "float32" (CUDA cores: torch)
+    or "tf32" (tensor cores where the GPU has them: TensorFlow, JAX); None for a framework not in the table."""
+    return next((row["on_nvidia"] for row in _load("peak-flops")["float32_matmul"] if row["framework"] == framework),
+                None)

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import auditor
 from auditor.facts import reject_non_finite
@@ -61,7 +61,7 @@ class ChildOutcome:
 
 
 class RunningChild:
-    def __init__(self, module: str, deadline_s: float, env: Mapping[str, str]):
+    def __init__(self, module: str, deadline_s: float, env: Mapping[str, str], pass_fds: Sequence[int] = ()):
         self.module = module
         self.deadline_s = deadline_s
         self.started = time.monotonic()
@@ -69,7 +69,8 @@ class RunningChild:
         code = _BOOTSTRAP.format(parent=str(Path(auditor.__file__).resolve().parent.parent), module=module,
                                  auditor=os.getpid())
         try:
-            self.process = processes.start([sys.executable, "-c", code], _private_files(dict(env), self.scratch))
+            self.process = processes.start([sys.executable, "-c", code], _private_files(dict(env), self.scratch),
+                                           pass_fds)
         except BaseException:
             guardian.remove_scratch(self.scratch)
             raise

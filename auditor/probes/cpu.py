@@ -1,4 +1,4 @@
-"""CPU probe: model, cores really usable, and the instruction sets ML code depends on.
+"""CPU probe: model, cores really usable, the instruction sets ML code depends on, and the clock.
 
 Linux reads /proc and /sys through the probe root; other platforms ask py-cpuinfo and
 psutil (one fact, one place in the snapshot, whatever the back-end).
@@ -38,6 +38,12 @@ ARM_FEATURES = {
 ARM32_FEATURES = {"neon": "neon", "fp16": "fphp", "dotprod": "asimddp", "bf16": "asimdbf16", "i8mm": "i8mm"}
 _ARM32_ONLY_WORDS = {"half", "thumb"}  # in every 32-bit Features line, in no arm64 one
 RISCV_FEATURES = {"rvv": "v"}
+
+# Where Linux announces the CPU's clock, best first: cpufreq's maximum (the turbo ceiling, in kHz),
+# the rated clock Intel writes into the model name ("... CPU E5-2686 v4 @ 2.30GHz"), and "cpu MHz", the
+# clock each processor ran at when read (all a VM without cpufreq may show).
+CPUFREQ_MAX = "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"
+_RATED_CLOCK = re.compile(r"@\s*([0-9]+(?:\.[0-9]+)?)\s*GHz", re.IGNORECASE)
 
 CPUINFO_DEADLINE_S = 10.0
 # As the probe children start: without the working directory first on sys.path, where a
@@ -226,6 +232,7 @@ def _collect_linux(root: FsRoot) -> CpuFacts:
     quota = cgroup.cpu_quota(root)
     if quota:
         sources["cgroup_cpu_quota"] = quota.source
+    clock_mhz, sources["clock_mhz"] = _linux_clock_mhz(root, info)
 
     return CpuFacts(
         vendor=described.vendor,
@@ -237,8 +244,31 @@ def _collect_linux(root: FsRoot) -> CpuFacts:
         cgroup_cpu_quota=quota.value if quota else None,
         usable_cpus=_usable(logical, affinity, quota.value if quota else None),
         features=described.features,
+        clock_mhz=clock_mhz,
         sources={**sources, "usable_cpus": "min(logical, affinity, ceil(cgroup quota))"},
     )
+
+
+def _linux_clock_mhz(root: FsRoot, info: CpuInfo) -> tuple[Optional[float], str]:
+    """The highest clock the CPU announces, in MHz, and where it came from (see CPUFREQ_MAX)."""
+    khz = (root.read_text(CPUFREQ_MAX) or "").strip()
+    if khz.isdigit() and int(khz) > 0:
+        return int(khz) / 1000, f"{CPUFREQ_MAX} (kHz)"
+    rated = _RATED_CLOCK.search(info.fields.get("model name") or "")
+    if rated and float(rated.group(1)) > 0:
+        return float(rated.group(1)) * 1000, "/proc/cpuinfo model name (the rated clock after '@')"
+    speeds = [speed for text in info.values("cpu MHz") if (speed := _megahertz(text))]
+    if speeds:
+        return max(speeds), "/proc/cpuinfo cpu MHz (the fastest processor as read: its clock then, not its maximum)"
+    return None, f"unknown: no {CPUFREQ_MAX}, no clock in the model name and no cpu MHz in /proc/cpuinfo"
+
+
+def _megahertz(text: Optional[str]) -> Optional[float]:
+    try:
+        value = float(text or "")
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def _table_features(table: dict[str, str], announced: Optional[set[str]]) -> dict[str, bool]:
@@ -387,6 +417,7 @@ def _collect_other() -> CpuFacts:
         affinity = len(psutil.Process().cpu_affinity())
     # Apple silicon always has NEON; py-cpuinfo reports no flags there.
     features = {name: (flag in flags) or (name == "neon" and is_arm) for name, flag in table.items()}
+    clock_mhz, clock_source = _cpuinfo_clock_mhz(info)
     return CpuFacts(
         vendor=info.get("vendor_id_raw"),
         model=info.get("brand_raw"),
@@ -397,7 +428,22 @@ def _collect_other() -> CpuFacts:
         cgroup_cpu_quota=None,
         usable_cpus=_usable(logical, affinity, None),
         features=features,
-        sources={"vendor": "py-cpuinfo", "model": "py-cpuinfo", "features": "py-cpuinfo flags",
+        clock_mhz=clock_mhz,
+        sources={"vendor": "py-cpuinfo", "model": "py-cpuinfo", "features": "py-cpuinfo flags", "clock_mhz": clock_source,
                  "logical_cpus": "psutil.cpu_count()", "physical_cores": "psutil.cpu_count(logical=False)",
                  "affinity_cpus": "psutil.Process().cpu_affinity()", "architecture": "platform.machine()"},
     )
+
+
+def _cpuinfo_clock_mhz(info: dict) -> tuple[Optional[float], str]:
+    """py-cpuinfo's clock: the higher of the advertised one (the brand string's) and the one it measured,
+    each given as [whole hertz, fraction]."""
+    clocks = {}
+    for key in ("hz_advertised", "hz_actual"):
+        value = info.get(key)
+        if isinstance(value, (list, tuple)) and value and isinstance(value[0], int) and value[0] > 0:
+            clocks[key] = value[0] / 1e6
+    if not clocks:
+        return None, "unknown: py-cpuinfo gave no clock"
+    key = max(clocks, key=clocks.get)
+    return clocks[key], f"py-cpuinfo {key}"

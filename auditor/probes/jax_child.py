@@ -12,7 +12,7 @@ import os
 from auditor.probes.base import LOOK_FOR_TPU
 from auditor.probes.child import describe_exception
 from auditor.probes.loaded_libraries import loaded_libraries
-from auditor.probes.proof import TRAIN_ORDER, import_then_probe, prove_device
+from auditor.probes.proof import TRAIN_ORDER, Timings, import_then_probe, prove_device
 
 _KINDS = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "rocm": "rocm", "tpu": "tpu", "METAL": "mps"}
 
@@ -21,7 +21,7 @@ def collect() -> dict:
     return import_then_probe(_probe, "jax", "jaxlib")
 
 
-def _probe(jax, jaxlib) -> dict:
+def _probe(timings: Timings, jax, jaxlib) -> dict:
     backend_errors = {}
     if os.environ.get(LOOK_FOR_TPU):
         try:
@@ -33,7 +33,7 @@ def _probe(jax, jaxlib) -> dict:
     proofs = []
     for device in devices:
         # XLA compiles everything JAX runs: that is its ordinary path, so compiler stays None.
-        proofs += prove_device(device["id"], device["kind"], JaxKernels(jax, device["id"]), _dtypes(device))
+        proofs += prove_device(device["id"], device["kind"], JaxKernels(jax, device["id"]), _dtypes(device), timings)
     return {
         "build": {"variant": jax.default_backend(), "details": {"jaxlib": jaxlib.__version__}},
         "runtime": {
@@ -110,6 +110,9 @@ class JaxKernels:
                 .astype(self._dtype(dtype)) for _ in range(2))
         multiply = self.jax.jit(self.jnp.matmul)
         return lambda: multiply(x, y).block_until_ready()
+
+    def threads(self):
+        return None  # XLA sizes its CPU thread pool itself and reports it nowhere JAX exposes
 
     def _put(self, operand):
         # JAX cannot be imported without NumPy, so NumPy is there to read the operand.

@@ -40,8 +40,8 @@ _LIST_OUTPUT_LIMIT = 1 << 20  # a line per GPU and per MIG device
 # The fields asked, in this order.
 QUERY_FIELDS = ("index", "uuid", "name", "memory.total", "memory.free", "compute_cap", "pci.bus_id",
                 "driver_version", "mig.mode.current", "mig.mode.pending", "compute_mode", "power.limit",
-                "pcie.link.gen.current", "pcie.link.gen.max", "pcie.link.width.current", "pcie.link.width.max",
-                "clocks_event_reasons.active")
+                "power.default_limit", "pcie.link.gen.current", "pcie.link.gen.max", "pcie.link.width.current",
+                "pcie.link.width.max", "clocks_event_reasons.active")
 # The other spelling of a field, asked when a driver refuses the first: 610 deprecates
 # driver_version for kmd_version (to be removed), and drivers before 535 know the clock-event
 # reasons only as clocks_throttle_reasons.
@@ -81,6 +81,7 @@ SOURCES = {
     "gpus.mig_mode_pending": "nvidia-smi --query-gpu=mig.mode.pending",
     "gpus.compute_mode": "nvidia-smi --query-gpu=compute_mode",
     "gpus.power_limit_watts": "nvidia-smi --query-gpu=power.limit (W)",
+    "gpus.default_power_limit_watts": "nvidia-smi --query-gpu=power.default_limit (W)",
     "gpus.pcie_link_gen_current": "nvidia-smi --query-gpu=pcie.link.gen.current",
     "gpus.pcie_link_gen_max": "nvidia-smi --query-gpu=pcie.link.gen.max",
     "gpus.pcie_link_width_current": "nvidia-smi --query-gpu=pcie.link.width.current",
@@ -251,6 +252,7 @@ def parse_query_output(text: str, limit: Optional[int] = None,
             "mig_instances": [],
             "compute_mode": value.text("compute_mode"),
             "power_limit_watts": value.number("power.limit"),
+            "default_power_limit_watts": value.number("power.default_limit"),
             "process_count": None,
             "pcie_link_gen_current": value.integer("pcie.link.gen.current"),
             "pcie_link_gen_max": value.integer("pcie.link.gen.max"),

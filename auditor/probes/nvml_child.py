@@ -65,8 +65,9 @@ _COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Excl
 # NvidiaGpu's fields, in its order; a GPU whose handle fails keeps them all, as None.
 _GPU_FIELDS = ("index", "name", "uuid", "brand", "architecture", "compute_capability", "memory_total_bytes",
                "memory_free_bytes", "pci_bus_id", "mig_mode_current", "mig_mode_pending", "mig_instances",
-               "compute_mode", "power_limit_watts", "process_count", "pcie_link_gen_current", "pcie_link_gen_max",
-               "pcie_link_width_current", "pcie_link_width_max", "clock_event_reasons", "errors", "not_utf8")
+               "compute_mode", "power_limit_watts", "default_power_limit_watts", "process_count",
+               "pcie_link_gen_current", "pcie_link_gen_max", "pcie_link_width_current", "pcie_link_width_max",
+               "clock_event_reasons", "errors", "not_utf8")
 
 SOURCES = {
     "driver_version": "nvmlSystemGetDriverVersion",
@@ -87,6 +88,7 @@ SOURCES = {
                           "(nvmlDeviceGetUUID, nvmlDeviceGetMemoryInfo, nvmlDeviceGetName's MIG profile on each)",
     "gpus.compute_mode": "nvmlDeviceGetComputeMode",
     "gpus.power_limit_watts": "nvmlDeviceGetPowerManagementLimit (mW / 1000)",
+    "gpus.default_power_limit_watts": "nvmlDeviceGetPowerManagementDefaultLimit (mW / 1000)",
     "gpus.process_count": "nvmlDeviceGetComputeRunningProcesses_v3",
     "gpus.pcie_link_gen_current": "nvmlDeviceGetCurrPcieLinkGeneration",
     "gpus.pcie_link_gen_max": "nvmlDeviceGetMaxPcieLinkGeneration",
@@ -179,6 +181,8 @@ def _gpu(nvml, index: int) -> dict[str, Any]:
     gpu["compute_mode"] = None if mode is None else _COMPUTE_MODES.get(mode, f"mode {mode}")
     milliwatts = ask("nvmlDeviceGetPowerManagementLimit", handle)
     gpu["power_limit_watts"] = None if milliwatts is None else milliwatts / 1000.0
+    default_milliwatts = ask("nvmlDeviceGetPowerManagementDefaultLimit", handle)
+    gpu["default_power_limit_watts"] = None if default_milliwatts is None else default_milliwatts / 1000.0
     processes = ask("nvmlDeviceGetComputeRunningProcesses", handle)
     gpu["process_count"] = None if processes is None else len(processes)
     gpu["pcie_link_gen_current"] = ask("nvmlDeviceGetCurrPcieLinkGeneration", handle)

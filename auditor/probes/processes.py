@@ -50,14 +50,16 @@ class Finished:
     overflowed: bool  # it wrote more than the limit to stdout; it was killed there
 
 
-def start(args: Sequence[str], env: Optional[Mapping[str, str]] = None) -> subprocess.Popen:
+def start(args: Sequence[str], env: Optional[Mapping[str, str]] = None, pass_fds: Sequence[int] = ()) -> subprocess.Popen:
     """Start a process the audit owns: in a session of its own, tagged with the run.
 
-    ``env`` None means this process's environment. Raises OSError when it cannot be started.
+    ``env`` None means this process's environment; ``pass_fds`` are descriptors it keeps, under
+    the same numbers (a framework child's turn pipes, turns.py). Raises OSError when it cannot
+    be started.
     """
     environment = {**(os.environ if env is None else env), **guardian.run_environment()}
     return subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=environment, start_new_session=True)
+                            env=environment, start_new_session=True, pass_fds=tuple(pass_fds))
 
 
 def finish(process: subprocess.Popen, deadline: float, stdout_limit: int) -> Finished:

@@ -5,7 +5,8 @@ Every framework runs the same three seeded workloads on each of its devices, and
 result is compared with one float64 reference computed here, in pure Python, so errors
 from different frameworks, devices and dtypes are comparable:
 
-- ``matmul``: a 256x256 product, plus a larger timed product for the achieved GFLOP/s;
+- ``matmul``: a 256x256 product, plus a larger timed product for the achieved GFLOP/s,
+  timed after all the child's proofs, in a turn with the machine to itself (Timings);
 - ``conv2d``: a 3x3 convolution, NHWC input, 'same' padding;
 - ``train-step``: one step of a two-layer tanh MLP with a mean-squared-error loss: forward,
   backward, and an SGD update by the framework's own optimizer machinery. What is compared
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 from operator import mul, sub
 from typing import Any, Callable, Optional, Protocol, Sequence
 
+from auditor.probes.turns import Turn
+
 MATMUL_SIZE = 256
 # Relative error (max |result - reference| / max |reference|) allowed per dtype. float32
 # is loose enough for TF32 tensor cores (10-bit mantissa), which TensorFlow enables by
@@ -44,8 +47,9 @@ TOLERANCE = {"float32": 2e-3, "float16": 1e-2, "bfloat16": 5e-2}
 # under a second.
 THROUGHPUT_SIZE = {"cpu": 512}
 THROUGHPUT_SIZE_ACCELERATOR = 4096
-# Timed repetitions stop after this long, so slow devices cost little.
-THROUGHPUT_BUDGET_S = 0.05
+# Timed repetitions stop after this long, so slow devices cost little: on a CPU, dozens to
+# hundreds of runs of the 512 product (1-8 ms each), enough for their best to settle.
+THROUGHPUT_BUDGET_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,10 @@ class Kernels(Protocol):
         """Make two size x size operands on the device once (any values: only the time counts);
         return a function that multiplies them and waits for the result, so timing measures
         the kernel and not the copies."""
+
+    def threads(self) -> Optional[int]:
+        """The intra-op threads the framework runs this device's kernels with, as it says; None
+        where it does not say, or where threads are not what computes (an accelerator)."""
 
 
 def _uniform(rng: random.Random, shape: tuple[int, ...], scale: float = 1.0) -> Operand:
@@ -182,19 +190,22 @@ def relative_error(result: Sequence[float], reference: Sequence[float]) -> Optio
 
 def import_then_probe(probe: Callable[..., dict], *names: str) -> dict:
     """A framework child's facts: import the framework (and its companions, e.g. jaxlib), timed,
-    then run ``probe`` on the modules. A failure after the import worked is recorded as the
-    probe's (FW010), with the version and import time kept: it is not the framework's import
-    failure (FW001)."""
+    then run ``probe`` on a Timings and the modules, then take the timings it left. A failure
+    after the import worked is recorded as the probe's (FW010), with the version and import time
+    kept: it is not the framework's import failure (FW001)."""
     import importlib
 
+    timings = Timings(Turn.from_environment())  # before the import: see from_environment
     started = time.perf_counter()
     modules = [importlib.import_module(name) for name in names]
     imported = {"version": modules[0].__version__, "module_path": modules[0].__file__,
                 "import_seconds": round(time.perf_counter() - started, 3)}
     try:
-        return {**imported, **probe(*modules)}
+        facts = probe(timings, *modules)
     except Exception as exc:
         return {**imported, **_failure(exc, "probe_error")}
+    timings.measure()
+    return {**imported, **facts}
 
 
 def _failure(exc: Exception, key: str) -> dict:
@@ -206,9 +217,10 @@ def _failure(exc: Exception, key: str) -> dict:
     return {key: describe_exception(exc), "missing_module": missing}
 
 
-def prove_device(device: str, kind: str, kernels: Kernels, dtypes: tuple[str, ...],
+def prove_device(device: str, kind: str, kernels: Kernels, dtypes: tuple[str, ...], timings: Timings,
                  compiler: Optional[str] = None, workloads: tuple[str, ...] = ("matmul", "conv2d", "train-step")) -> list[dict]:
-    """Every workload in every dtype on one device, each judged against its reference."""
+    """Every workload in every dtype on one device, each judged against its reference; each
+    passing matmul owes ``timings`` the device's throughput in its dtype."""
     cases = {
         "matmul": (f"matmul {MATMUL_SIZE}x{MATMUL_SIZE}", matmul_case,
                    lambda a, b, dtype: kernels.matmul(a, b, dtype)),
@@ -224,7 +236,7 @@ def prove_device(device: str, kind: str, kernels: Kernels, dtypes: tuple[str, ..
             proof = _judge(device, operation, workload, dtype, compiler,
                            lambda: run(*operands, dtype), reference)  # noqa: B023 (called at once)
             if workload == "matmul" and proof["ok"]:
-                proof["gflops"] = _throughput(kernels, dtype, THROUGHPUT_SIZE.get(kind, THROUGHPUT_SIZE_ACCELERATOR))
+                timings.add(proof, kernels, dtype, THROUGHPUT_SIZE.get(kind, THROUGHPUT_SIZE_ACCELERATOR))
             proofs.append(proof)
     return proofs
 
@@ -268,8 +280,39 @@ def _judge(device: str, operation: str, workload: str, dtype: str, compiler: Opt
     return proof
 
 
-def _throughput(kernels: Kernels, dtype: str, size: int) -> Optional[float]:
-    """Achieved GFLOP/s of a size x size product (2*size^3 operations), best of a few runs."""
+class Timings:
+    """The throughput a framework child owes its passing matmul proofs.
+
+    Timed right after each proof, a product would share the machine with the other children,
+    still importing their frameworks: it would measure them. So prove_device only notes what
+    is owed, and the child, after all its proofs, times everything in one turn (turns.py),
+    writing into each proof its ``gflops``, the ``threads`` the framework ran it with, and
+    whether it was ``measured_alone``.
+    """
+
+    def __init__(self, turn: Turn):
+        self._turn = turn
+        self._owed: list[tuple[dict, Kernels, str, int]] = []  # (proof, kernels, dtype, size)
+
+    def add(self, proof: dict, kernels: Kernels, dtype: str, size: int) -> None:
+        self._owed.append((proof, kernels, dtype, size))
+
+    def measure(self) -> None:
+        if not self._owed:
+            return  # no turn to take: the child just ends, which releases its place
+        alone = self._turn.take(self._time_all)
+        for proof, *_ in self._owed:
+            if proof["gflops"] is not None:
+                proof["measured_alone"] = alone
+
+    def _time_all(self) -> None:
+        for proof, kernels, dtype, size in self._owed:
+            proof.update(_time_matmul(kernels, dtype, size))
+
+
+def _time_matmul(kernels: Kernels, dtype: str, size: int) -> dict:
+    """Achieved GFLOP/s of a size x size product (2*size^3 operations), best of the runs that
+    fit in THROUGHPUT_BUDGET_S, and the threads it ran on; gflops None when it failed."""
     try:
         multiply = kernels.matmul_on_device(size, dtype)
         multiply()  # warm-up at this size
@@ -279,6 +322,7 @@ def _throughput(kernels: Kernels, dtype: str, size: int) -> Optional[float]:
             multiply()
             elapsed = time.perf_counter() - started
             best, spent = min(best, elapsed), spent + elapsed
+        threads = kernels.threads()
     except Exception:  # the correctness proof already passed; a throughput failure is not news
-        return None
-    return round(2 * size ** 3 / best / 1e9, 1)
+        return {"gflops": None}
+    return {"gflops": round(2 * size ** 3 / best / 1e9, 1), "threads": threads}

@@ -2,7 +2,9 @@
 
 Order matters for speed: package metadata first (it decides which children to start),
 then the children (frameworks import in parallel), then the cheap inline probes while
-the children work. Every failure becomes a ProbeRun status; nothing escapes.
+the children work. The framework children time their matmuls last, one at a time, in
+turns granted while the runner waits (turns.py). Every failure becomes a ProbeRun status;
+nothing escapes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from auditor.probes.child import ChildOutcome, RunningChild, describe_exception
 from auditor.probes.fsroot import FsRoot
 from auditor.probes.packages import PackageScan
 from auditor.probes.registry import CHILD_PROBES, EXPORT_PROBES, INLINE_PROBES, PACKAGES, TPU
+from auditor.probes.turns import Turns
 from auditor.redact import scrub_snapshot
 
 ProgressCallback = Callable[[str, str], None]  # (probe name, status)
@@ -46,48 +49,51 @@ class ProbeOptions:
 
 def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallback] = None) -> Snapshot:
     runs: list[ProbeRun] = []
-    scan = _run_inline(PACKAGES, ProbeContext(root=options.root, environ=options.environ), runs) or PackageScan()
+    began = time.monotonic()  # each probe's start is recorded from here: the report's timeline
+    scan = _run_inline(PACKAGES, ProbeContext(root=options.root, environ=options.environ), runs, began) or PackageScan()
     packages = scan.installed
     ctx = ProbeContext(root=options.root, environ=options.environ, packages=packages)
     machine, accelerators = MachineFacts(), AcceleratorFacts()
     sections = {"machine": machine, "accelerators": accelerators}
-    tpu = _place(sections, TPU, _run_inline(TPU, ctx, runs))
+    tpu = _place(sections, TPU, _run_inline(TPU, ctx, runs, began))
 
     exports: dict[str, ExportPath] = {}
     export_probes = [p for p in EXPORT_PROBES if set(p.exports) & options.exports]
     started: dict[str, RunningChild] = {}
     unstarted: dict[str, ChildOutcome] = {}
-    try:
-        for probe in (*CHILD_PROBES, *export_probes):
-            distribution = probe.applies(packages)
-            wanted = [path for path in probe.exports if path in options.exports]
-            if distribution is None:
-                runs.append(ProbeRun(probe.name, "absent", f"none of {', '.join(probe.distributions)} is installed"))
-                exports.update((path, ExportPath(path, "not-installed", missing=[probe.distributions[0]])) for path in wanted)
-            elif options.quick and probe.imports_framework:
-                runs.append(ProbeRun(probe.name, "skipped", "--quick reads package metadata only"))
-            else:
-                deadline = options.framework_deadline_s if probe.imports_framework and options.framework_deadline_s else probe.deadline_s
-                env = {**probe.env, **options.environ}
-                if tpu:
-                    env[LOOK_FOR_TPU] = "1"
-                if options.deep:
-                    env[DEEP] = "1"
-                if wanted:
-                    env[EXPORT_PATHS] = ",".join(wanted)
-                try:
-                    started[probe.name] = RunningChild(probe.module, deadline, env)
-                except OSError as exc:  # no process to be had (fork limits, memory): this probe's failure
-                    unstarted[probe.name] = ChildOutcome("error", None, f"its process could not start: {exc}", 0.0)
+    with Turns() as turns:
+        try:
+            for probe in (*CHILD_PROBES, *export_probes):
+                distribution = probe.applies(packages)
+                wanted = [path for path in probe.exports if path in options.exports]
+                if distribution is None:
+                    runs.append(ProbeRun(probe.name, "absent", f"none of {', '.join(probe.distributions)} is installed"))
+                    exports.update((path, ExportPath(path, "not-installed", missing=[probe.distributions[0]])) for path in wanted)
+                elif options.quick and probe.imports_framework:
+                    runs.append(ProbeRun(probe.name, "skipped", "--quick reads package metadata only"))
+                else:
+                    deadline = options.framework_deadline_s if probe.imports_framework and options.framework_deadline_s else probe.deadline_s
+                    env = {**probe.env, **options.environ}
+                    if tpu:
+                        env[LOOK_FOR_TPU] = "1"
+                    if options.deep:
+                        env[DEEP] = "1"
+                    if wanted:
+                        env[EXPORT_PATHS] = ",".join(wanted)
+                    try:
+                        started[probe.name] = _start_child(probe, deadline, env, turns)
+                    except OSError as exc:  # no process to be had (fork limits, memory): this probe's failure
+                        unstarted[probe.name] = ChildOutcome("error", None, f"its process could not start: {exc}", 0.0)
+            turns.start()
 
-        for probe in INLINE_PROBES:
-            _place(sections, probe, _run_inline(probe, ctx, runs))
-    except BaseException:
-        # Interrupted (Ctrl-C, SIGTERM, SIGHUP) before the wait: no child may outlive the audit.
-        for child in started.values():
-            child.abandon()
-        raise
-    outcomes = {**unstarted, **_wait_all(started, on_progress)}
+            for probe in INLINE_PROBES:
+                _place(sections, probe, _run_inline(probe, ctx, runs, began))
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM, SIGHUP) before the wait: no child may outlive the audit.
+            for child in started.values():
+                child.abandon()
+            raise
+        outcomes = {**unstarted, **_wait_all(started, on_progress, turns)}
 
     for probe in export_probes:
         if probe.name in outcomes:
@@ -114,6 +120,9 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
         else:
             setattr(accelerators, attribute, payload)
     _match_gpus_by_uuid(frameworks, accelerators)
+    for run in runs:
+        if run.name in started:
+            run.started_s = round(started[run.name].started - began, 3)
 
     order = {name: i for i, name in enumerate(["packages", TPU.name, *(p.name for p in INLINE_PROBES),
                                                 *(p.name for p in CHILD_PROBES), *(p.name for p in EXPORT_PROBES)])}
@@ -161,8 +170,10 @@ def _bare_uuid(uuid: str) -> str:
     return uuid.lower().removeprefix("gpu-").removeprefix("mig-")
 
 
-def _run_inline(probe: InlineProbe, ctx: ProbeContext, runs: list[ProbeRun],
+def _run_inline(probe: InlineProbe, ctx: ProbeContext, runs: list[ProbeRun], began: float,
                 deadline_s: float = INLINE_DEADLINE_S) -> Any:
+    """``began``: the audit's start (time.monotonic()), from which the probe's own start is recorded."""
+    offset = round(time.monotonic() - began, 4)
     started = time.perf_counter()
     facts, status, reason = None, "ok", None
     try:
@@ -174,7 +185,7 @@ def _run_inline(probe: InlineProbe, ctx: ProbeContext, runs: list[ProbeRun],
         status, reason = "timeout", f"no answer within {deadline_s:g} s; stopped"
     except Exception as exc:  # one probe's failure is recorded, never raised
         status, reason = "error", describe_exception(exc)
-    runs.append(ProbeRun(probe.name, status, reason, round(time.perf_counter() - started, 4)))
+    runs.append(ProbeRun(probe.name, status, reason, round(time.perf_counter() - started, 4), offset))
     return facts
 
 
@@ -207,21 +218,43 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _wait_all(started: dict[str, RunningChild], on_progress: Optional[ProgressCallback]) -> dict[str, ChildOutcome]:
+def _start_child(probe: ChildProbe, deadline_s: float, env: dict[str, str], turns: Turns) -> RunningChild:
+    """Start a probe's child: a framework child takes a seat in the turns, in registry order; an
+    export child, which takes none, is stopped during them. Raises OSError when it cannot start."""
+    seat = turns.seat(probe.name, deadline_s) if probe.provides.startswith("frameworks.") else None
+    try:
+        child = RunningChild(probe.module, deadline_s, {**env, **seat.environment} if seat else env,
+                             seat.child_fds if seat else ())
+    except BaseException:
+        turns.ended(probe.name)
+        raise
+    finally:
+        if seat:
+            seat.close_child_ends()  # the child holds them now: its end-of-file must be its own
+    if probe.provides == "exports":
+        turns.pause_during_turns(probe.name, child.process.pid)  # its own session: the pid is its group
+    return child
+
+
+def _wait_all(started: dict[str, RunningChild], on_progress: Optional[ProgressCallback],
+              turns: Turns) -> dict[str, ChildOutcome]:
     if not started:
         return {}
     outcomes = {}
+    turns.idle()
     pool = ThreadPoolExecutor(max_workers=len(started))
     try:
         futures = {pool.submit(child.wait): name for name, child in started.items()}
         for future in as_completed(futures):
             name = futures[future]
+            turns.ended(name)
             outcomes[name] = future.result()
             if on_progress:
                 on_progress(name, outcomes[name].status)
     except BaseException:
         # Interrupted (Ctrl-C, SIGTERM, SIGHUP): no child may outlive the audit, and killing them
-        # lets the waiting threads return at once instead of at their deadlines.
+        # lets the waiting threads return at once instead of at their deadlines. SIGKILL ends a
+        # child the turns stopped, too; leaving the turns then continues its group.
         for child in started.values():
             child.kill()
         raise

@@ -11,7 +11,7 @@ import os
 from auditor.probes.base import DEEP, LOOK_FOR_TPU
 from auditor.probes.child import describe_exception
 from auditor.probes.loaded_libraries import library_version, loaded_libraries
-from auditor.probes.proof import TRAIN_ORDER, import_then_probe, prove_device, skipped
+from auditor.probes.proof import TRAIN_ORDER, Timings, import_then_probe, prove_device, skipped
 
 _DEVICE_KINDS = {"CPU": "cpu", "GPU": "gpu", "TPU": "tpu"}
 
@@ -20,7 +20,7 @@ def collect() -> dict:
     return import_then_probe(_probe, "tensorflow")
 
 
-def _probe(tf) -> dict:
+def _probe(timings: Timings, tf) -> dict:
     info = dict(tf.sysconfig.get_build_info())
     backend_errors = {}
     if os.environ.get(LOOK_FOR_TPU):
@@ -43,9 +43,10 @@ def _probe(tf) -> dict:
                     if f"/device:TPU:{d.name.rsplit(':', 1)[-1]}" not in known]
     proofs = []
     for device in devices:
-        proofs += prove_device(device["id"], device["kind"], TensorFlowKernels(tf, device["id"]), _dtypes(device))
+        proofs += prove_device(device["id"], device["kind"], TensorFlowKernels(tf, device["id"]), _dtypes(device),
+                               timings)
         if device["kind"] != "tpu":  # on a TPU every tf.function is XLA already
-            proofs += _xla_proofs(tf, device)
+            proofs += _xla_proofs(tf, device, timings)
     libraries = loaded_libraries()
     variant = "cuda" if info.get("is_cuda_build") else "rocm" if info.get("is_rocm_build") else "cpu"
     return {
@@ -102,15 +103,15 @@ def _dtypes(device: dict) -> tuple[str, ...]:
     return ("float32", "float16", "bfloat16") if major >= 8 else ("float32", "float16")
 
 
-def _xla_proofs(tf, device: dict) -> list[dict]:
+def _xla_proofs(tf, device: dict, timings: Timings) -> list[dict]:
     """XLA (jit_compile=True) compiles each workload; it fails loudly when XLA cannot run.
     The matmul and convolution compile in a fraction of a second and always run; the train
     step's gradient graph takes longer to compile and runs under --deep."""
     kernels = TensorFlowKernels(tf, device["id"], jit_compile=True)
-    proofs = prove_device(device["id"], device["kind"], kernels, ("float32",), compiler="xla",
+    proofs = prove_device(device["id"], device["kind"], kernels, ("float32",), timings, compiler="xla",
                           workloads=("matmul", "conv2d"))
     if os.environ.get(DEEP):
-        return proofs + prove_device(device["id"], device["kind"], kernels, ("float32",), compiler="xla",
+        return proofs + prove_device(device["id"], device["kind"], kernels, ("float32",), timings, compiler="xla",
                                      workloads=("train-step",))
     return proofs + [skipped(device["id"], "train-step", "float32", "xla",
                              "needs --deep (compiling the gradient graph with XLA takes longer)")]
@@ -131,6 +132,7 @@ class TensorFlowKernels:
         self._conv2d = compile_(lambda x, k, dtype: tf.cast(tf.nn.conv2d(tf.cast(x, dtype), tf.cast(k, dtype), 1,
                                                                          "SAME"), tf.float32))
         self._train_step = compile_(self._step)
+        self._product = compile_(lambda x, y: tf.linalg.matmul(x, y))  # the timed one: eager, or XLA's
 
     def matmul(self, a, b, dtype):
         with self.tf.device(self.device):
@@ -159,9 +161,14 @@ class TensorFlowKernels:
 
         def multiply():
             with tf.device(self.device):
-                tf.linalg.matmul(x, y).numpy()  # .numpy() waits for the kernel
+                self._product(x, y).numpy()  # .numpy() waits for the kernel
 
         return multiply
+
+    def threads(self):
+        if not self.device.startswith("/device:CPU:"):
+            return None
+        return self.tf.config.threading.get_intra_op_parallelism_threads() or _default_intra_op_threads()
 
     def _step(self, variables, x, target, learning_rate, dtype):
         tf = self.tf
@@ -186,3 +193,13 @@ class TensorFlowKernels:
 
     def _result(self, tensor):
         return tensor.numpy().reshape(-1), "/device:" + tensor.device.split("device:", 1)[-1]
+
+
+def _default_intra_op_threads() -> int:
+    """What TensorFlow means by 0 intra-op threads (DefaultNumIntraOpThreads in its
+    process_util.cc): TF_NUM_INTRAOP_THREADS when set, else one thread per CPU this process may
+    run on. TensorFlow reports neither through its Python API."""
+    configured = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -13,7 +13,7 @@ import re
 
 from auditor.probes.base import DEEP
 from auditor.probes.loaded_libraries import library_version, loaded_libraries
-from auditor.probes.proof import TRAIN_ORDER, import_then_probe, prove_device, skipped
+from auditor.probes.proof import TRAIN_ORDER, Timings, import_then_probe, prove_device, skipped
 
 # torch.compile runs Inductor, which generates and compiles C++ (CPU) or Triton (GPU)
 # code: seconds even for a tiny model, so it runs under --deep only.
@@ -24,7 +24,7 @@ def collect() -> dict:
     return import_then_probe(_probe, "torch")
 
 
-def _probe(torch) -> dict:
+def _probe(timings: Timings, torch) -> dict:
     build = _build(torch)
     backends = {
         "cuda": bool(torch.cuda.is_available()),
@@ -35,10 +35,10 @@ def _probe(torch) -> dict:
     proofs = []
     for device in devices:
         kernels = TorchKernels(torch, device["id"])
-        proofs += prove_device(device["id"], device["kind"], kernels, _dtypes(torch, device))
+        proofs += prove_device(device["id"], device["kind"], kernels, _dtypes(torch, device), timings)
         if os.environ.get(DEEP):
             proofs += prove_device(device["id"], device["kind"], TorchKernels(torch, device["id"], compiled=True),
-                                   ("float32",), compiler="torch.compile", workloads=("train-step",))
+                                   ("float32",), timings, compiler="torch.compile", workloads=("train-step",))
         else:
             proofs.append(skipped(device["id"], "train-step", "float32", "torch.compile", COMPILE_DEFERRED))
     libraries = loaded_libraries()
@@ -195,6 +195,10 @@ class TorchKernels:
             self._synchronize()
 
         return multiply
+
+    def threads(self):
+        # torch's own default: one thread per physical core, left as users get it.
+        return self.torch.get_num_threads() if self.device_type == "cpu" else None
 
     def _autocast(self, dtype):
         if dtype == "float32":

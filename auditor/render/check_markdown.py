@@ -5,7 +5,8 @@ from auditor.redact import abbreviate_home, home_directory
 from auditor.render.check_base import CheckRenderer
 from auditor.render.markdown import MarkdownRenderer, goal_markdown
 
-_STATUS = {"pass": "pass", "warn": "**warn**", "fail": "**FAIL**"}
+_STATUS = {"pass": "pass", "warn": "**warn**", "fail": "**FAIL**", "not-checked": "_not checked_",
+           "not-applicable": "n/a"}
 
 
 def _cell(text: str) -> str:
@@ -22,9 +23,11 @@ class CheckMarkdownRenderer(CheckRenderer):
         self.with_audit = with_audit
 
     def render(self, check: CheckReport) -> str:
-        lines = ["# Readiness check", "", "| Profile | Verdict | Failed | Warnings | Passed |", "|---|---|---|---|---|"]
-        lines += [f"| `{v.profile}` | **{v.label}** | {v.count('fail')} | {v.count('warn')} | {v.count('pass')} |"
-                  for v in check.verdicts]
+        lines = ["# Readiness check", "",
+                 "| Profile | Verdict | Failed | Warnings | Passed | Not checked | Not applicable |",
+                 "|---|---|---|---|---|---|---|"]
+        lines += [f"| `{v.profile}` | **{v.label}** | {v.count('fail')} | {v.count('warn')} | {v.count('pass')} "
+                  f"| {v.count('not-checked')} | {v.count('not-applicable')} |" for v in check.verdicts]
         goals = {goal.goal: goal for goal in check.report.recommendation.goals}
         for verdict in check.verdicts:
             lines += self._profile(verdict)
@@ -48,5 +51,5 @@ class CheckMarkdownRenderer(CheckRenderer):
             lines.append(f"| {_STATUS[result.status]} | `{result.id}`<br>{_cell(result.title)} | {_cell(evidence)} "
                          f"| {_cell(result.fix or '')} |")
         if quiet:
-            lines += ["", f"Checks that found nothing: {', '.join(quiet)}."]
+            lines += ["", f"Counted checks that ran and found nothing: {', '.join(quiet)}"]
         return lines

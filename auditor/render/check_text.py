@@ -4,11 +4,13 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from auditor.decisions.verdict import CheckReport, ProfileVerdict, RequirementResult
+from auditor.render import summary
 from auditor.render.check_base import CheckRenderer
 from auditor.render.text import Hanging, goal_texts, render_text
 
-_STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
-_VERDICT_STYLE = {"ready": "bold green", "not-ready": "bold red"}
+_STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "not-checked": "cyan", "not-applicable": "dim"}
+_STATUS_WORDS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "not-checked": "NOT CHECKED", "not-applicable": "N/A"}
+_VERDICT_STYLE = {"ready": "bold green", "not-ready": "bold red", "not-checked": "bold cyan"}
 _INDENT = " " * 7
 
 
@@ -34,16 +36,17 @@ class CheckTextRenderer(CheckRenderer):
             if verdict.profile in goals:
                 parts.append(Text("  Recommended here:", style="bold"))
                 parts += goal_texts([goals[verdict.profile]], indent="  ")
-        ready = sum(1 for verdict in check.verdicts if verdict.status == "ready")
-        parts += [Text(), Hanging("", Text(f"{len(check.verdicts)} profile(s) checked: {ready} ready, "
-                                           f"{len(check.verdicts) - ready} not ready.", style="bold"))]
+        states = [sum(1 for verdict in check.verdicts if verdict.status == state)
+                  for state in ("ready", "not-ready", "not-checked")]
+        parts += [Text(), Hanging("", Text(f"{len(check.verdicts)} profile(s) checked: {states[0]} ready, "
+                                           f"{states[1]} not ready" + (f", {states[2]} not checked in full"
+                                                                       if states[2] else "") + ".", style="bold"))]
         return render_text(parts, self.color, self.width)
 
     def _profile(self, verdict: ProfileVerdict) -> list[RenderableType]:
         parts: list[RenderableType] = [
             Hanging("", Text.assemble((verdict.profile, "bold"), "  ", (verdict.label, _VERDICT_STYLE[verdict.status]),
-                                      f"  {verdict.count('fail')} failed, {verdict.count('warn')} warning(s), "
-                                      f"{verdict.count('pass')} passed")),
+                                      f"  {summary.requirement_counts(verdict)}")),
             Hanging("  ", Text(verdict.description, style="dim"))]
         quiet_checks = 0
         for result in verdict.requirements:
@@ -52,15 +55,15 @@ class CheckTextRenderer(CheckRenderer):
                 continue
             parts += self._result(result)
         if quiet_checks:
-            parts.append(Hanging(Text.assemble("  ", ("PASS", _STATUS_STYLE["pass"]), " "),
-                                 f"{quiet_checks} other checks found nothing"))
+            parts.append(Hanging("  ", Text(f"{quiet_checks} other counted checks ran and found nothing", style="dim")))
         return parts
 
     def _result(self, result: RequirementResult) -> list[RenderableType]:
-        status = Text.assemble("  ", (f"{result.status.upper():4}", _STATUS_STYLE[result.status]), " ")
+        status = Text.assemble("  ", (f"{_STATUS_WORDS[result.status]:4}", _STATUS_STYLE[result.status]), " ")
         parts: list[RenderableType] = [Hanging(status, Text.assemble((result.id, "bold"), f"  {result.title}"))]
-        if result.status == "pass":
-            return parts
+        if result.status in ("pass", "not-applicable") and not result.fix:
+            return parts + [Hanging(_INDENT, Text(line, style="dim")) for line in result.evidence
+                            if result.status == "not-applicable"]
         parts += [Hanging(_INDENT, Text(line, style="dim")) for line in result.evidence]
         if result.waiver:
             parts.append(Hanging(_INDENT, f"waived until {result.waiver.expires}: {result.waiver.reason}"))

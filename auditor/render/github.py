@@ -17,12 +17,13 @@ from pathlib import Path
 
 from auditor.errors import OutputError
 from auditor.decisions.verdict import CheckReport, RequirementResult
+from auditor.render.summary import requirement_counts
 from auditor.render.check_base import CheckRenderer
 from auditor.render.check_markdown import CheckMarkdownRenderer
 
 ANNOTATIONS_PER_LEVEL = 10
 SUMMARY_LIMIT_BYTES = 1024 * 1024
-_LEVELS = {"fail": "error", "warn": "warning"}
+_LEVELS = {"fail": "error", "warn": "warning", "not-checked": "notice"}
 
 
 def escape_data(text: str) -> str:
@@ -44,9 +45,9 @@ class GithubRenderer(CheckRenderer):
                     key = (result.status, result.id, result.title)
                     shared.setdefault(key, ([], result))[0].append(verdict.profile)
         # Failures first, then warnings; within each, the profiles' own requirements before the checks.
-        ranked = sorted(shared.values(), key=lambda item: (item[1].status != "fail", item[1].id.startswith("check.")))
+        ranked = sorted(shared.values(), key=lambda item: (list(_LEVELS).index(item[1].status), item[1].id.startswith("check.")))
         lines, left_out = [], 0
-        for level in ("fail", "warn"):
+        for level in _LEVELS:
             of_level = [item for item in ranked if item[1].status == level]
             lines += [_annotation(profiles, result) for profiles, result in of_level[:ANNOTATIONS_PER_LEVEL]]
             left_out += max(0, len(of_level) - ANNOTATIONS_PER_LEVEL)
@@ -55,8 +56,7 @@ class GithubRenderer(CheckRenderer):
         if left_out:
             verdict_line += f"; {left_out} more result(s) are in the job summary"
         lines.append(f"::notice title={escape_property('auditor check')}::{escape_data(verdict_line)}")
-        lines += [f"{v.profile}: {v.label} ({v.count('fail')} failed, {v.count('warn')} warning(s), "
-                  f"{v.count('pass')} passed)" for v in check.verdicts]
+        lines += [f"{v.profile}: {v.label} ({requirement_counts(v)})" for v in check.verdicts]
         return "\n".join(lines) + "\n"
 
 

@@ -43,7 +43,7 @@ class JunitRenderer(CheckRenderer):
             "timestamp": snapshot.generated_at[:19],  # the schema allows no time zone; generated_at is UTC
             "hostname": "localhost",  # the snapshot keeps no host name, on purpose
             "tests": str(len(verdict.requirements)), "failures": str(verdict.count("fail")), "errors": "0",
-            "skipped": "0", "time": "0"})
+            "skipped": str(verdict.count("not-checked") + verdict.count("not-applicable")), "time": "0"})
         properties = ElementTree.SubElement(suite, "properties")
         for name, value in (("verdict", verdict.status), ("description", verdict.description),
                             ("source", verdict.source), ("auditor.version", snapshot.auditor_version),
@@ -63,6 +63,11 @@ class JunitRenderer(CheckRenderer):
             kind = result.id.removeprefix("check.") if result.id.startswith("check.") else "requirement"
             failure = ElementTree.SubElement(case, "failure", {"message": _xml(result.title), "type": kind})
             failure.text = _xml(_details("", result))
+        elif result.status in ("not-checked", "not-applicable"):
+            # Neither passed nor failed: a CI server shows it as skipped, with why.
+            reason = "not checked" if result.status == "not-checked" else "not applicable"
+            ElementTree.SubElement(case, "skipped", {"message": _xml(f"{reason}: {'; '.join(result.evidence)}"
+                                                                    + (f" ({result.fix})" if result.fix else ""))})
         return case
 
 

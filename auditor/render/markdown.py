@@ -21,30 +21,31 @@ class MarkdownRenderer(Renderer):
 
     def render(self, report: Report) -> str:
         snapshot, readiness = report.snapshot, report.readiness
+        recommendation = report.recommendation
         lines = [
             "# ML environment audit",
             "",
-            f"**Readiness: {readiness.status.upper()}**: {readiness.summary}",
-            "",
             f"_auditor {snapshot.auditor_version}, {snapshot.mode} audit, {snapshot.generated_at}_",
+            "",
+            f"**Answer:** {recommendation.summary}",
+            "",
+            "| State | Area | What decides it |",
+            "|---|---|---|",
+            *(_row((summary.STATE_WORDS[line.state], line.name, summary.area_fact(line)))
+              for line in recommendation.areas),
             "",
             "## Recommendation",
             "",
-            report.recommendation.summary,
-            "",
+            f"**Readiness: {readiness.status.upper()}**: {readiness.summary}",
         ]
-        for rank, choice in enumerate(report.recommendation.choices, 1):
-            lines.append(f"{rank}. **{summary.DISPLAY_NAMES.get(choice.framework, choice.framework)} on `{choice.device}`**")
-            lines += [f"   - {reason}" for reason in choice.reasons]
-        if report.recommendation.next_steps:
-            lines += ["", "Next steps:", ""]
-            for step in report.recommendation.next_steps:
-                lines.append(f"- {step.reason}" + (f": `{step.command}`" if step.command else ""))
-        if report.recommendation.goals:
+        if recommendation.goals:
             lines += ["", "### By goal", "", "`auditor check --profile GOAL` lists every requirement of a goal.", ""]
-            lines += goal_markdown(report.recommendation.goals)
-        if report.recommendation.goals_left_out:
-            lines += ["", summary.goals_left_out_line(report.recommendation.goals_left_out)]
+            lines += goal_markdown(recommendation.goals)
+        if recommendation.next_steps:
+            lines += ["", "### Next steps", ""]
+            lines += [f"{rank}. {summary.step_text(step)}" for rank, step in enumerate(recommendation.next_steps, 1)]
+        if recommendation.goals_left_out:
+            lines += ["", summary.goals_left_out_line(recommendation.goals_left_out)]
         lines += ["", "## Findings", ""]
         if report.findings:
             lines += ["| Severity | Code | Finding | Fix |", "|---|---|---|---|"]
@@ -53,14 +54,14 @@ class MarkdownRenderer(Renderer):
                 lines.append(f"| {f.severity} | `{f.code}` | {title} | {_cell(f.fix or '')} |")
         else:
             lines.append("No findings.")
-        lines += ["", "## Machine", "", "| | |", "|---|---|",
+        lines += ["", "## Machine", "", "| Part | Facts |", "|---|---|",
                   f"| Host | {_cell(summary.host_line(snapshot.machine.host))} |",
                   f"| Python | {_cell(summary.python_line(snapshot.machine.python))} |",
                   f"| CPU | {_cell(summary.cpu_line(snapshot.machine.cpu))} |",
                   f"| Memory | {_cell(summary.memory_line(snapshot.machine.memory))} |",
                   "", "## Accelerators", ""]
         rows = summary.accelerator_lines(snapshot)
-        lines += ["| | |", "|---|---|", *(f"| {_cell(label)} | {_cell(value)} |" for label, value in rows)] if rows else ["None found."]
+        lines += ["| Accelerator | Facts |", "|---|---|", *(f"| {_cell(label)} | {_cell(value)} |" for label, value in rows)] if rows else ["None found."]
         lines += ["", "## Frameworks", ""]
         if snapshot.frameworks:
             lines += ["| Framework | Version | Build | Probe |", "|---|---|---|---|"]
@@ -76,6 +77,10 @@ class MarkdownRenderer(Renderer):
                       _row(("Framework", *summary.PROOF_COLUMNS)), _row(["---"] * (len(summary.PROOF_COLUMNS) + 1)),
                       *(_row(row) for row in proofs)]
         if snapshot.mode != "quick":
+            lines += ["", "## Speed against the device's peak", ""]
+            rows, bases = summary.throughput_rows(report.throughput)
+            lines += ["| Matmul | Speed |", "|---|---|", *(_row(row) for row in rows)] if rows else ["No matmul was timed."]
+            lines += ["", *(f"- peak, {basis}" for basis in bases)] if bases else []
             lines += ["", "## Export paths", ""]
             exports = summary.export_rows(readiness)
             lines += ([_row(summary.EXPORT_COLUMNS), _row(["---"] * 3), *(_row(row) for row in exports)]
@@ -94,5 +99,6 @@ def goal_markdown(goals) -> list[str]:
         lines += [f"  - {reason}" for reason in goal.reasons]
         if goal.alternatives:
             lines.append(f"  - _others: {'; '.join(goal.alternatives)}_")
-        lines += [f"  - next: {step.reason}" + (f": `{step.command}`" if step.command else "") for step in goal.next_steps]
+        if goal.blocker:
+            lines.append(f"  - blocked: {goal.blocker}")
     return lines

@@ -8,6 +8,7 @@ from __future__ import annotations
 from auditor.facts import CpuFacts, FrameworkFacts, HostFacts, MemoryFacts, PythonFacts, Snapshot
 from auditor.decisions.readiness import GoalRecommendation, Readiness
 from auditor.names import DISPLAY_NAMES
+from auditor.peaks import SHORT_DTYPES, percent
 
 GIB = 1024**3
 ML_CPU_FEATURES = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "sve", "bf16", "i8mm",
@@ -158,7 +159,8 @@ def build_line(fw: FrameworkFacts) -> str:
     return ", ".join(parts)
 
 
-PROOF_COLUMNS = ("Device", "Dtype", "Mode", "Workloads", "Result (max error)", "GFLOP/s")
+RESULT_COLUMN = "Error of tolerance"  # "6.6e-07 of 2e-03": passed; otherwise why not
+PROOF_COLUMNS = ("Device", "Dtype", "Mode", "Workloads", RESULT_COLUMN, "GFLOP/s")
 
 
 def proof_rows(fw: FrameworkFacts) -> list[tuple[str, ...]]:
@@ -181,9 +183,10 @@ def proof_rows(fw: FrameworkFacts) -> list[tuple[str, ...]]:
     rows = []
     for (device, dtype, mode), proofs in passed.items():
         workloads = ", ".join(p.workload or "matmul" for p in proofs)
-        worst = max(p.max_relative_error or 0.0 for p in proofs)
+        worst = max(proofs, key=lambda p: p.max_relative_error or 0.0)
+        tolerance = f" of {worst.tolerance:.0e}" if worst.tolerance else ""
         speed = next((f"{p.gflops:,.0f}" for p in proofs if p.gflops), "-")
-        rows.append((device, dtype, mode, workloads, f"ok ({worst:.1e})", speed))
+        rows.append((device, dtype, mode, workloads, f"{worst.max_relative_error or 0.0:.1e}{tolerance}", speed))
     return rows + others
 
 
@@ -202,6 +205,57 @@ def framework_status(fw: FrameworkFacts) -> str:
     return run.status if run.status in ("ok", "skipped") else f"{run.status}: {run.reason}"
 
 
+# How each state of the first screen is marked, in flutter doctor's manner.
+STATE_MARKS = {"ready": "[✓]", "warning": "[!]", "not-ready": "[✗]", "not-checked": "[?]", "not-applicable": "[-]"}
+STATE_WORDS = {"ready": "ready", "warning": "warning", "not-ready": "not ready", "not-checked": "not checked",
+               "not-applicable": "not applicable"}
+
+
+def throughput_rows(figures) -> tuple[list[tuple[str, str]], list[str]]:
+    """(one row per timed matmul: "PyTorch fp32 on cpu", "230 of 269 GFLOP/s (86%); 2 threads, timed
+    alone"; then what each peak rests on, once: "cpu fp32: Intel Xeon, 2 cores x 2.10 GHz x 64 ...")."""
+    rows, bases = [], {}
+    for figure in figures:
+        dtype = SHORT_DTYPES.get(figure.dtype, figure.dtype) + (f" {figure.compiler}" if figure.compiler else "")
+        scale, unit = (1000, "TFLOP/s") if figure.gflops >= 1000 else (1, "GFLOP/s")
+        achieved = _figure(figure.gflops / scale)
+        speed = (f"{achieved} of {_figure(figure.peak.gflops / scale)} {unit} ({percent(figure.fraction)})"
+                 if figure.peak else f"{achieved} {unit} (peak unknown)")
+        how = [f"{figure.threads} thread{'s' if figure.threads != 1 else ''}" if figure.threads else None,
+               {True: "timed alone", False: "timed while other probes ran"}.get(figure.measured_alone)]
+        rows.append((f"{DISPLAY_NAMES.get(figure.framework, figure.framework)} {dtype} on {figure.device}",
+                     speed + ("; " + ", ".join(h for h in how if h) if any(how) else "")))
+        if figure.peak:
+            basis = figure.peak.device if figure.peak.rate in figure.peak.device else \
+                f"{figure.peak.device} ({figure.peak.rate})"
+            bases.setdefault(basis, SHORT_DTYPES.get(figure.dtype, figure.dtype))
+    return rows, [f"{dtype}: {basis}" for basis, dtype in bases.items()]
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def area_fact(line) -> str:
+    """An area line's fact, with the command that checks or fixes it."""
+    return line.fact + (f" · `{line.command}`" if line.command else "")
+
+
+def step_text(step) -> str:
+    """'Install it: `pip install torch` (for research, ci-cpu)' — the action, then whom it serves."""
+    goals = f" (for {', '.join(step.goals)})" if step.goals else ""
+    return f"{step.action}{goals}"
+
+
+def requirement_counts(verdict) -> str:
+    """'2 failed, 1 warning(s), 5 passed, 1 not checked, 1 not applicable': the profile's requirements
+    and the counted checks that found something; a check that found nothing is no requirement met."""
+    counts = [f"{verdict.count('fail')} failed", f"{verdict.count('warn')} warning(s)", f"{verdict.count('pass')} passed"]
+    counts += [f"{verdict.count(status)} {STATE_WORDS[state]}" for status, state in
+               (("not-checked", "not-checked"), ("not-applicable", "not-applicable")) if verdict.count(status)]
+    return ", ".join(counts)
+
+
 def goals_left_out_line(left_out: dict[str, str]) -> str:
     """ "Not asked here: tpu (no TPU signal here), apple-silicon (not Apple silicon); ..." """
     goals = ", ".join(f"{goal} ({why})" for goal, why in left_out.items())
@@ -213,4 +267,4 @@ def goal_headline(goal: GoalRecommendation) -> str:
     name = DISPLAY_NAMES.get(goal.framework, goal.framework) if goal.framework else "no framework"
     where = f" on {goal.device}" if goal.device else ""
     path = f" via {goal.path}" if goal.path else ""
-    return f"{goal.goal}: {name}{where}{path} ({goal.status})"
+    return f"{goal.goal}: {name}{where}{path} ({STATE_WORDS[goal.status]})"

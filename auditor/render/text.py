@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Iterable, Optional
 
 from rich.align import Align
@@ -16,7 +17,9 @@ from auditor.report import Report
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _STATUS_STYLE = {"ready": "bold green", "not-ready": "bold red", "unproven": "bold yellow"}
-_GOAL_STYLE = {"ready": "green", "not-ready": "yellow"}
+_GOAL_STYLE = {"ready": "green", "not-ready": "yellow", "not-checked": "cyan"}
+_STATE_STYLE = {"ready": "bold green", "warning": "bold yellow", "not-ready": "bold red", "not-checked": "bold cyan",
+                "not-applicable": "dim"}
 _EXPORT_STYLE = {"ready": "green", "broken": "bold red", "not-installed": "yellow", "not-applicable": "dim"}
 # A Panel's border and its padding take two columns on each side.
 _PANEL_FRAME = 4
@@ -55,7 +58,9 @@ class Hanging:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         indent = self.marker.cell_len
-        lines = self.body.wrap(console, max(options.max_width - indent, 1), overflow="fold")
+        room = max(options.max_width - indent, 1)
+        lines = (_wrap_keeping_commands(self.body, room) if "`" in self.body.plain
+                 else self.body.wrap(console, room, overflow="fold"))
         for index, line in enumerate(lines):
             line.rstrip()
             yield Text.assemble(self.marker if index == 0 else " " * indent, line)
@@ -63,6 +68,26 @@ class Hanging:
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         body = Measurement.get(console, options, self.body)
         return Measurement(body.minimum + self.marker.cell_len, body.maximum + self.marker.cell_len)
+
+
+def _wrap_keeping_commands(body: Text, room: int) -> list[Text]:
+    """Word-wrap ``body`` keeping each `backticked command` on one line, so that it can be copied
+    whole; a command wider than the room starts a line of its own and is folded there."""
+    lines, current = [], ""
+    for token in re.findall(r"`[^`]*`\S*|\S+", body.plain):
+        candidate = f"{current} {token}" if current else token
+        if len(candidate) <= room:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        while len(token) > room:
+            lines.append(token[:room])
+            token = token[room:]
+        current = token
+    if current:
+        lines.append(current)
+    return [Text(line, style=body.style) for line in lines]
 
 
 class TextRenderer(Renderer):
@@ -82,6 +107,7 @@ class TextRenderer(Renderer):
         snapshot = report.snapshot
         parts: list[RenderableType] = [
             Text(f"auditor {snapshot.auditor_version} · {snapshot.mode} audit · {snapshot.generated_at}", style="dim"),
+            *self._first_screen(report),
             self._section("Machine", [
                 ("Host", summary.host_line(snapshot.machine.host)),
                 ("Python", summary.python_line(snapshot.machine.python)),
@@ -92,9 +118,41 @@ class TextRenderer(Renderer):
             self._frameworks(report),
         ]
         if snapshot.mode != "quick":
-            parts += [self._proofs(report), self._exports(report)]
+            parts += [self._proofs(report), self._throughput(report), self._exports(report)]
         parts += [self._findings(report), self._recommendation(report)]
         return render_text(parts, self.color, self.width)
+
+    def _first_screen(self, report: Report) -> list[RenderableType]:
+        """One line per area, then the answer: what a reader needs before any detail."""
+        areas = report.recommendation.areas
+        room = min(max((len(line.name) for line in areas), default=0), 22)
+        parts: list[RenderableType] = []
+        for line in areas:
+            marker = Text.assemble((summary.STATE_MARKS[line.state], _STATE_STYLE[line.state]),
+                                   f" {line.name.ljust(room)}  ")
+            room_left = self.width - marker.cell_len
+            if not line.command or len(summary.area_fact(line)) <= room_left:
+                parts.append(Hanging(marker, summary.area_fact(line)))
+            elif len(line.command) + 2 <= room_left and line.area != "goal":  # a goal's is in the answer
+                # A command is copied whole: it starts a line of its own rather than break.
+                parts += [Hanging(marker, line.fact), Hanging(" " * marker.cell_len, f"`{line.command}`")]
+            else:  # too long to copy from a summary line: it is under Next steps, or in the answer
+                parts.append(Hanging(marker, line.fact))
+        parts.append(Hanging(Text("Answer: ", style="bold"), Text(report.recommendation.summary, style="bold")))
+        return parts
+
+    def _throughput(self, report: Report) -> Panel:
+        rows, bases = summary.throughput_rows(report.throughput)
+        if not rows:
+            return Panel(Text("No matmul was timed."), title="Speed against the device's peak", title_align="left")
+        table = Table.grid(padding=(0, 2))
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        for label, speed in rows:
+            table.add_row(label, speed)
+        parts: list[RenderableType] = [table]
+        parts += [Hanging(Text("peak ", style="dim"), Text(basis, style="dim")) for basis in bases]
+        return Panel(Group(*parts), title="Speed against the device's peak", title_align="left")
 
     def _section(self, title: str, rows: list[tuple[str, str]]) -> Panel:
         table = Table.grid(padding=(0, 2))
@@ -140,7 +198,7 @@ class TextRenderer(Renderer):
             justify = "right" if column == "GFLOP/s" else "left"
             # A header that wraps sits on the row's last line, level with the others.
             header = Align(column, justify, vertical="bottom")
-            if column in ("Workloads", "Result (max error)"):  # lists and failure messages wrap
+            if column in ("Workloads", summary.RESULT_COLUMN):  # lists and failure messages wrap
                 table.add_column(header, overflow="fold")
             else:  # names, dtypes and GFLOP/s never wrap, so they are never cut
                 table.add_column(header, no_wrap=True, justify=justify)
@@ -185,35 +243,28 @@ class TextRenderer(Renderer):
         readiness, recommendation = report.readiness, report.recommendation
         parts: list[RenderableType] = [
             Text.assemble(("Readiness: ", "bold"), (readiness.status.upper(), _STATUS_STYLE[readiness.status]),
-                          f"  {readiness.summary}"),
-            Text(recommendation.summary)]
-        for rank, choice in enumerate(recommendation.choices, 1):
-            parts.append(Hanging(Text(f"{rank}. ", style="bold"), Text(
-                f"{summary.DISPLAY_NAMES.get(choice.framework, choice.framework)} on {choice.device}", style="bold")))
-            parts += [Hanging("   - ", reason) for reason in choice.reasons]
-        if recommendation.next_steps:
-            parts.append(Text("Next steps:", style="bold"))
-            for step in recommendation.next_steps:
-                parts.append(Hanging("   - ", step.reason + (":" if step.command else "")))
-                if step.command:
-                    parts.append(Hanging(" " * 7, step.command))
+                          f"  {readiness.summary}")]
         if recommendation.goals:
             parts.append(Text("By goal (`auditor check --profile GOAL` for every requirement):", style="bold"))
             parts += goal_texts(recommendation.goals)
+        if recommendation.next_steps:
+            parts.append(Text("Next steps:", style="bold"))
+            parts += [Hanging(f"{rank:>2}. ", summary.step_text(step)) for rank, step in
+                      enumerate(recommendation.next_steps, 1)]
         if recommendation.goals_left_out:
             parts.append(Text(summary.goals_left_out_line(recommendation.goals_left_out), style="dim"))
         return Panel(Group(*parts), title="Recommendation", title_align="left")
 
 
 def goal_texts(goals, indent: str = "") -> list[RenderableType]:
-    """Each goal's recommendation, every line `indent` further in: the headline, its reasons,
-    the alternatives, the next steps."""
+    """Each goal's recommendation, every line `indent` further in: the headline, its reasons, the
+    alternatives, and what blocks it (the steps themselves are listed once, under Next steps)."""
     parts: list[RenderableType] = []
     for goal in goals:
         parts.append(Hanging(indent, Text(summary.goal_headline(goal), style=_GOAL_STYLE[goal.status])))
         parts += [Hanging(f"{indent}   - ", reason) for reason in goal.reasons]
+        if goal.blocker:
+            parts.append(Hanging(f"{indent}   ✗ ", f"blocked: {goal.blocker}"))
         if goal.alternatives:
             parts.append(Hanging(f"{indent}   ", Text(f"others: {'; '.join(goal.alternatives)}", style="dim")))
-        for step in goal.next_steps:
-            parts.append(Hanging(f"{indent}   > ", step.reason + (f": {step.command}" if step.command else "")))
     return parts

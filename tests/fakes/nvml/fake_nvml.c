@@ -42,6 +42,7 @@
  *                                      mig_current is given, else NOT_SUPPORTED)
  *       compute_mode=0..3              nvmlDeviceGetComputeMode (nvmlComputeMode_t)
  *       power_mw=700000                nvmlDeviceGetPowerManagementLimit (milliwatts)
+ *       power_default_mw=700000        nvmlDeviceGetPowerManagementDefaultLimit (milliwatts)
  *       procs=3                        nvmlDeviceGetComputeRunningProcesses_v3 (count)
  *       pcie_gen=4 pcie_gen_max=5      nvmlDeviceGetCurrPcieLinkGeneration, ...MaxPcieLinkGeneration
  *       pcie_width=8 pcie_width_max=16 nvmlDeviceGetCurrPcieLinkWidth, ...MaxPcieLinkWidth
@@ -104,13 +105,13 @@ typedef int nvmlReturn_t;
 /* What a key was given as; `has` says which keys a line set. */
 enum key {
     K_NAME, K_UUID, K_BRAND, K_ARCH, K_CC, K_MEM_TOTAL, K_MEM_FREE, K_MEM_RESERVED, K_BUS,
-    K_PCI_ID, K_MIG_CURRENT, K_MIG_PENDING, K_MAX_MIG, K_COMPUTE_MODE, K_POWER, K_PROCS,
+    K_PCI_ID, K_MIG_CURRENT, K_MIG_PENDING, K_MAX_MIG, K_COMPUTE_MODE, K_POWER, K_POWER_DEFAULT, K_PROCS,
     K_PCIE_GEN, K_PCIE_GEN_MAX, K_PCIE_WIDTH, K_PCIE_WIDTH_MAX, K_CLOCKS_REASONS,
     K_GPU, K_INDEX, K_COUNT
 };
 static const char *const KEY_NAMES[K_COUNT] = {
     "name", "uuid", "brand", "arch", "cc", "mem_total", "mem_free", "mem_reserved", "bus",
-    "pci_id", "mig_current", "mig_pending", "max_mig", "compute_mode", "power_mw", "procs",
+    "pci_id", "mig_current", "mig_pending", "max_mig", "compute_mode", "power_mw", "power_default_mw", "procs",
     "pcie_gen", "pcie_gen_max", "pcie_width", "pcie_width_max", "clocks_reasons",
     "gpu", "index",
 };
@@ -703,6 +704,15 @@ nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device, unsigned int
     NEED(device, K_POWER);
     if (!limit) return NVML_ERROR_INVALID_ARGUMENT;
     *limit = (unsigned int)device->num[K_POWER];
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t device, unsigned int *limit) {
+    ENTER_DEVICE("nvmlDeviceGetPowerManagementDefaultLimit", device);
+    WHOLE_GPU(device);
+    NEED(device, K_POWER_DEFAULT);
+    if (!limit) return NVML_ERROR_INVALID_ARGUMENT;
+    *limit = (unsigned int)device->num[K_POWER_DEFAULT];
     return NVML_SUCCESS;
 }
 
