@@ -9,7 +9,24 @@ import pytest
 
 from auditor.facts import Snapshot
 from auditor.probes.fsroot import FsRoot
+from auditor.probes.base import ProbeContext
+from auditor.probes.packages import collect_packages
+from auditor.probes.registry import CHILD_PROBES
 from auditor.probes.runner import ProbeOptions, collect_snapshot
+
+
+def _framework_installed() -> bool:
+    """Whether this environment has a framework the audit would probe (the lowest-versions CI
+    venv has none, on purpose)."""
+    packages = collect_packages(ProbeContext(root=FsRoot(), environ={})).installed
+    return any(probe.imports_framework and probe.applies(packages) is not None for probe in CHILD_PROBES)
+
+
+# A clean `auditor audit --quick` exits 0, or 1 where no framework is installed: FW012 says
+# nothing is usable there, an error.
+QUICK_EXIT = 0 if _framework_installed() else 1
+
+
 
 
 def run_auditor(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:

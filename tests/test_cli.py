@@ -21,6 +21,7 @@ import auditor
 from auditor.checks import REGISTRY
 from auditor.facts import SCHEMA_VERSION
 from auditor.probes.registry import TENSORFLOW_DISTRIBUTIONS
+from conftest import QUICK_EXIT
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("auditor")
 
@@ -121,7 +122,7 @@ def test_report_file_mode_follows_the_umask(tmp_path):
     target = tmp_path / "report.md"
     result = subprocess.run(["sh", "-c", f"umask 022 && exec {sys.executable} -m auditor audit --quick --format markdown -o {target}"],
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == QUICK_EXIT, result.stderr
     assert target.stat().st_mode & 0o777 == 0o644  # shareable, not mkstemp's 0600
 
 
@@ -162,7 +163,7 @@ def test_output_that_is_a_directory(tmp_path):
 def test_output_writes_the_report_atomically_and_nothing_to_stdout(tmp_path):
     (tmp_path / "report.json").write_text("an older report\n")
     result = run_cli("audit", "--quick", "--format", "json", "--output", "report.json", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == QUICK_EXIT, result.stderr
     assert result.stdout == ""
     assert result.stderr == ""
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # replaced, no .report.json.*.tmp left
@@ -175,7 +176,7 @@ def test_output_writes_the_report_atomically_and_nothing_to_stdout(tmp_path):
 def test_output_in_text_format_has_no_colour_codes(tmp_path):
     target = tmp_path / "report.txt"
     result = run_cli("audit", "--quick", "--output", str(target))
-    assert result.returncode == 0 and result.stdout == ""
+    assert result.returncode == QUICK_EXIT and result.stdout == ""
     text = target.read_text()
     assert "Readiness: UNPROVEN" in text
     assert "\x1b[" not in text
@@ -190,7 +191,7 @@ def quick_audit() -> subprocess.CompletedProcess:
 
 
 def test_quick_audit_exits_0_quietly(quick_audit):
-    assert quick_audit.returncode == 0, quick_audit.stderr
+    assert quick_audit.returncode == QUICK_EXIT, quick_audit.stderr
     assert quick_audit.stderr == ""  # stderr is not a terminal: no progress display
 
 
@@ -231,7 +232,7 @@ def test_secrets_never_reach_the_report():
     env = clean_env(HF_TOKEN="hf_supersecret123", WANDB_API_KEY="abc123secret",
                     TORCH_HOME="https://user:pa55word@host/x")
     result = run_cli("audit", "--quick", "--format", "json", env=env)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == QUICK_EXIT, result.stderr
     for secret in ("hf_supersecret123", "abc123secret", "pa55word"):
         assert secret not in result.stdout
     recorded = json.loads(result.stdout)["machine"]["host"]["environment_variables"]

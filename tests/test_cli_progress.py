@@ -8,6 +8,8 @@ import pty
 import subprocess
 import sys
 
+from conftest import QUICK_EXIT
+
 
 def test_progress_is_shown_on_a_terminal_stderr_and_keeps_stdout_clean():
     controller, terminal = pty.openpty()
@@ -21,6 +23,6 @@ def test_progress_is_shown_on_a_terminal_stderr_and_keeps_stdout_clean():
     except OSError:  # EIO once the terminal's other end is closed
         pass
     os.close(controller)
-    assert result.returncode == 0
+    assert result.returncode == QUICK_EXIT
     assert b"Probing" in shown
     assert json.loads(result.stdout)["mode"] == "quick"  # the report itself is untouched

@@ -60,6 +60,14 @@ def test_simulated_machine_in_every_format(machine, tmp_path, fake_nvml_dir):
     assert codes == machine.expected_findings, report["findings"]
     assert result.returncode == (1 if any(f["severity"] == "error" for f in report["findings"]) else 0)
 
+    # The answer first: within one 80x24 screen, before any detail box, on every simulated machine.
+    narrow = run_auditor("audit", "--snapshot", str(snapshot), env={**env, "COLUMNS": "80"})
+    lines = narrow.stdout.split("\n")
+    first_screen = lines[:next(i for i, line in enumerate(lines) if line.startswith("╭─ "))]
+    assert len(first_screen) <= 24 and any(line.startswith("Answer: ") for line in first_screen), first_screen
+    assert max(len(line) for line in first_screen) <= 80
+    assert flatten(" ".join(first_screen)).split("Answer: ", 1)[1] == flatten(report["recommendation"]["summary"])
+
     for output_format in ("text", "markdown"):
         replay = run_auditor("audit", "--snapshot", str(snapshot), "--format", output_format, env=env)
         assert replay.returncode == result.returncode, replay.stderr

@@ -33,6 +33,7 @@ from rich.cells import cell_len
 from auditor.checks import REGISTRY
 from auditor.names import DISPLAY_NAMES
 from auditor.render.summary import PROOF_COLUMNS
+from conftest import QUICK_EXIT
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = (80, 120, 200)
@@ -458,7 +459,7 @@ def test_wrapped_check_evidence_keeps_its_indent(live):
 def test_without_a_terminal_the_width_is_columns_or_100(columns_env, expected):
     env = terminal_env(**({"COLUMNS": columns_env} if columns_env else {}))
     result = run_piped("audit", "--quick", env=env)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == QUICK_EXIT, result.stderr
     lines = result.stdout.splitlines()
     assert max(cell_len(line) for line in lines) == expected
     assert "\x1b[" not in result.stdout  # a pipe gets no colour
@@ -466,13 +467,13 @@ def test_without_a_terminal_the_width_is_columns_or_100(columns_env, expected):
 
 def test_the_terminal_wins_over_an_exported_columns():
     screen = run_in_terminal("audit", "--quick", columns=80, env=terminal_env(COLUMNS="200"))
-    assert_clean(screen, 80)
+    assert_clean(screen, 80, codes=(QUICK_EXIT,))
     assert max(cell_len(line) for line in screen.lines) == 80
 
 
 def test_a_terminal_that_does_not_know_its_size_gets_columns_or_100():
     screen = run_in_terminal("audit", "--quick", columns=None, env=terminal_env())
-    assert screen.returncode == 0, screen.stderr
+    assert screen.returncode == QUICK_EXIT, screen.stderr
     assert max(cell_len(line) for line in screen.lines) == 100
     screen = run_in_terminal("audit", "--quick", columns=None, env=terminal_env(COLUMNS="90"))
     assert max(cell_len(line) for line in screen.lines) == 90
@@ -481,4 +482,4 @@ def test_a_terminal_that_does_not_know_its_size_gets_columns_or_100():
 def test_an_empty_no_color_keeps_the_colour():
     # no-color.org: NO_COLOR counts when it is set and not empty.
     screen = run_in_terminal("audit", "--quick", columns=120, env=terminal_env(NO_COLOR=""))
-    assert screen.returncode == 0 and SGR.search(screen.raw)
+    assert screen.returncode == QUICK_EXIT and SGR.search(screen.raw)

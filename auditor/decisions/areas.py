@@ -12,14 +12,15 @@ from collections import Counter
 from typing import Optional
 
 from auditor.checks.base import SEVERITY_RANK, Finding
-from auditor.decisions.readiness import AreaLine, AreaState, FrameworkReadiness, GoalRecommendation, command_in
+from auditor.decisions.readiness import AreaLine, FrameworkReadiness, GoalRecommendation, command_in
 from auditor.names import DISPLAY_NAMES
 from auditor.peaks import percent
 from auditor.report import Report
 
 # Findings that say an accelerator cannot be used, by the accelerator family they concern.
+# A framework's own findings (FW006 a CPU-only build, FW007 a GPU it cannot see) are on its line.
 ACCELERATOR_CODES = {"nvidia": ("GPU001", "GPU002", "GPU003", "GPU004", "GPU005", "GPU007", "GPU008", "GPU010", "DRV",
-                                "ARC", "FW006", "FW007", "FW011"),
+                                "ARC"),
                      "amd": ("GPU006", "ROC"), "tpu": ("TPU",), "apple": ("PLT002", "PLT003"), "jetson": ("GPU009",)}
 
 
@@ -31,9 +32,9 @@ def _framework_lines(report: Report) -> list[AreaLine]:
         name, version = DISPLAY_NAMES.get(fw.framework, fw.framework), f"{fw.version}: " if fw.version else ""
         worst = _worst([f for f in report.findings if f.framework == fw.framework])
         if fw.status == "ready":
-            state: AreaState = "warning" if worst else "ready"
-            fact = f"{worst.code}: {worst.title}" if worst else _proven(fw, report.throughput)
-            lines.append(AreaLine("framework", name, state, version + fact, _command(worst)))
+            # Proven, with the check a warning comes from by its code and name: its title is below.
+            fact = _proven(fw, report.throughput) + (f"; {worst.code} {worst.name}" if worst else "")
+            lines.append(AreaLine("framework", name, "warning" if worst else "ready", version + fact, _command(worst)))
         elif fw.status == "unproven":
             lines.append(AreaLine("framework", name, "not-checked", version + (
                 "installed; not imported (--quick)" if quick else "installed; no proof recorded here"), "auditor audit"))

@@ -30,9 +30,6 @@ from auditor.decisions.readiness import Choice, GoalRecommendation, NextStep, Re
 from auditor.names import DISPLAY_NAMES
 from auditor.report import Report
 
-# A tie is broken by speed only when one framework is this much faster: honest figures, timed
-# alone, vary by a few percent from run to run, which must not flip the answer.
-FASTER = 1.5
 RESEARCH_CASE = "PyTorch's dynamic graphs and Python-first debugging suit eager experimentation"
 # Which framework each export path starts from.
 EXPORT_SOURCE = {"tflite": "tensorflow", "tflite-int8": "tensorflow", "tf-serving": "tensorflow",
@@ -82,14 +79,14 @@ def recommend(report: Report, profiles: list[Profile], selection: Optional[Selec
 def _rank(report: Report, profile: Profile) -> tuple["_Candidate", list["_Candidate"], Optional[str]]:
     """The candidates best first, and why the first won a tie, if there was one.
 
-    Ranked by how well each meets the goal here; a tie goes to the framework clearly faster on the
-    goal's own device and dtype, else to the goal's own order of frameworks: both are the same from
-    run to run (an import time is not: it depends on what else loads the cores)."""
+    Ranked by how well each meets the goal here; a tie goes to the goal's own order of frameworks,
+    the same from run to run (an import time or a speed is not: both depend on what else loads the
+    cores)."""
     document = profile.document
     named = list(document.named_frameworks()) or list(FRAMEWORKS)
     candidates = sorted((_judge(name, profile, report) for name in named), key=lambda c: -c.score)
     tied = [c for c in candidates if c.score == candidates[0].score]
-    best, why = _break_tie(tied, document, report.snapshot)
+    best, why = _break_tie(tied, document)
     return best, [best] + [c for c in candidates if c is not best], why
 
 
@@ -129,10 +126,6 @@ def _answer(report: Report, goals: list[GoalRecommendation]) -> str:
         parts.append(f"not ready for {_names_plain(names)}: {blocker}")
     sentence = "; ".join(parts) + "."
     return sentence[0].upper() + sentence[1:]
-
-
-def _their(goals: list[str]) -> str:
-    return "its" if len(goals) == 1 else "their"
 
 
 def _where(device: Optional[str]) -> str:
@@ -240,34 +233,16 @@ def _unchecked_labels(result) -> list[str]:
     return [{"accelerator": "accelerator", "python": "Python"}.get(kind, result.id)]
 
 
-def _break_tie(tied: list["_Candidate"], document: ProfileDocument, snapshot: Snapshot) -> tuple["_Candidate", Optional[str]]:
-    """The tied candidate to pick, and the reason to give when there was a tie to break."""
+def _break_tie(tied: list["_Candidate"], document: ProfileDocument) -> tuple["_Candidate", Optional[str]]:
+    """The tied candidate to pick, and the reason to give when there was a tie to break: the goal's own
+    order of frameworks, which is the same on every run. Speed is not used: a figure timed on a machine
+    that other work loads can halve, and the answer must not flip with it (the figures are shown beside
+    their peaks for the user to weigh)."""
     if len(tied) == 1:
         return tied[0], None
-    speeds = {c.framework: _goal_speed(snapshot, c.framework, document) for c in tied}
-    measured = sorted(((speed, c) for c in tied if (speed := speeds[c.framework])), key=lambda pair: -pair[0][0])
-    if len(measured) == len(tied) and measured[0][0][0] >= FASTER * measured[1][0][0]:
-        (gflops, dtype, device), fastest = measured[0]
-        runner_up = measured[1][1].framework
-        return fastest, (f"it met the goal as well as {_names([c.framework for c in tied if c is not fastest])}, and its "
-                         f"{dtype} matmul ran {gflops / measured[1][0][0]:.1f}x as fast on {device} here "
-                         f"({gflops:,.0f} against {DISPLAY_NAMES.get(runner_up, runner_up)}'s "
-                         f"{measured[1][0][0]:,.0f} GFLOP/s, each timed alone)")
-    first = tied[0]  # sorted() keeps the goal's order among equals
     order = "the goal's first framework" if document.named_frameworks() else "first in the seed's order (PyTorch, TensorFlow, JAX)"
-    return first, (f"it met the goal as well as {_names([c.framework for c in tied[1:]])} here and no one ran "
-                   f"{FASTER:g}x faster, so the tie goes to {order}; any of them will do")
-
-
-def _goal_speed(snapshot: Snapshot, name: str, document: ProfileDocument) -> Optional[tuple[float, str, str]]:
-    """(GFLOP/s, dtype, device) of the framework's fastest eager matmul timed alone in one of the
-    goal's dtypes; None when none was (a figure timed under contention decides nothing)."""
-    facts = snapshot.frameworks.get(name)
-    dtypes = {dtype for entry in document.compute for dtype in entry.dtypes} or {"float32"}
-    timed = [p for p in (facts.proofs or []) if facts and p.gflops and p.compiler is None and p.dtype in dtypes
-             and p.measured_alone] if facts else []
-    best = max(timed, key=lambda p: p.gflops, default=None)
-    return (best.gflops, best.dtype, best.device) if best else None
+    return tied[0], (f"it met the goal as well as {_names([c.framework for c in tied[1:]])} here, so the tie goes "
+                     f"to {order}; any of them will do")
 
 
 def _names(frameworks: list[str]) -> str:

@@ -133,7 +133,8 @@ class TextRenderer(Renderer):
             room_left = self.width - marker.cell_len
             if not line.command or len(summary.area_fact(line)) <= room_left:
                 parts.append(Hanging(marker, summary.area_fact(line)))
-            elif len(line.command) + 2 <= room_left and line.area != "goal":  # a goal's is in the answer
+            elif len(line.command) + 2 <= room_left and line.state in ("not-ready", "not-checked") and \
+                    line.area != "goal":  # a goal's is in the answer; a warning's under Next steps
                 # A command is copied whole: it starts a line of its own rather than break.
                 parts += [Hanging(marker, line.fact), Hanging(" " * marker.cell_len, f"`{line.command}`")]
             else:  # too long to copy from a summary line: it is under Next steps, or in the answer
