@@ -32,8 +32,8 @@ def _framework_lines(report: Report) -> list[AreaLine]:
         name, version = DISPLAY_NAMES.get(fw.framework, fw.framework), f"{fw.version}: " if fw.version else ""
         worst = _worst([f for f in report.findings if f.framework == fw.framework])
         if fw.status == "ready":
-            # Proven, with the check a warning comes from by its code and name: its title is below.
-            fact = _proven(fw, report.throughput) + (f"; {worst.code} {worst.name}" if worst else "")
+            # Proven, with the code of the check a warning comes from: its title is below, in the findings.
+            fact = _proven(fw, report.throughput) + (f"; {worst.code}" if worst else "")
             lines.append(AreaLine("framework", name, "warning" if worst else "ready", version + fact, _command(worst)))
         elif fw.status == "unproven":
             lines.append(AreaLine("framework", name, "not-checked", version + (
