@@ -25,7 +25,7 @@ from auditor.verdicts import capability, coverage, driver_runs_cuda, host_os, ve
 CUDA13_MIN_CAPABILITY = (7, 5)
 # JAX's CUDA wheels by CUDA major (jax.readthedocs.io, installation: "jax[cuda12]", "jax[cuda13]").
 JAX_CUDA_EXTRAS = (("13", "cuda13"), ("12", "cuda12"))
-ROCM_INDEX = "https://download.pytorch.org/whl/{variant}"
+TORCH_INDEX = "https://download.pytorch.org/whl/{variant}"
 
 
 @dataclass(frozen=True)
@@ -345,6 +345,45 @@ def gpu_build_for(snapshot: Snapshot, framework: str) -> FittedBuild:
         return FittedBuild(None, f"no JAX CUDA build runs on driver {driver}: update the NVIDIA driver to 525.60.13 "
                                  "or newer")
     return FittedBuild(None, f"see {framework}'s installation guide for its GPU build")
+
+
+def framework_install(snapshot: Snapshot, framework: str) -> FittedBuild:
+    """How to install a framework that is not installed here: its GPU build where this machine has
+    NVIDIA GPUs and one fits, else the newest release that publishes wheels for the audited Python,
+    torch from its CPU index where plain `pip install torch` would bring gigabytes of CUDA
+    libraries to a machine without an NVIDIA GPU."""
+    nvidia = snapshot.accelerators.nvidia
+    if nvidia and nvidia.gpus:
+        fitted = gpu_build_for(snapshot, framework)
+        if fitted.command:
+            return fitted
+    python, python_version = python_minor(snapshot), snapshot.machine.python.version if snapshot.machine.python else None
+    tables = {"torch": knowledge.torch_releases(), "tensorflow": knowledge.tensorflow_releases()}
+    if framework not in tables:
+        return FittedBuild(f"pip install {framework}", f"{framework}'s newest release (no release table for it here)")
+    releases = tables[framework]
+    fitting = [r for r in releases if python is None
+               or capability(r.python_min) <= python <= capability(r.python_max)]
+    if not fitting:
+        return FittedBuild(None, f"no {framework} release from {releases[0].version} to {releases[-1].version} "
+                                 f"publishes wheels for Python {python_version}: create the environment with Python "
+                                 f"{releases[-1].python_min}-{releases[-1].python_max}")
+    release = fitting[-1]
+    pin = "" if release is releases[-1] else f"=={release.version}.*"
+    requirement = f'"{framework}{pin}"' if pin else framework
+    why = (f"{framework} {release.version} is the newest release with wheels for Python {python_version}"
+           if pin else f"{framework} {release.version}, the newest release")
+    if framework == "torch" and _cuda_by_default(release, torch_platform(snapshot)):
+        return FittedBuild(f"pip install {requirement} --index-url {TORCH_INDEX.format(variant='cpu')}",
+                           f"{why}; its CPU build, since no NVIDIA GPU is here and PyPI's default build brings CUDA")
+    return FittedBuild(f"pip install {requirement}", why)
+
+
+def _cuda_by_default(release: knowledge.TorchRelease, platform: Optional[str]) -> bool:
+    """Whether plain `pip install torch` of this release installs a CUDA build on this platform."""
+    default = {"linux-x86_64": release.pypi_default_variant,
+               "linux-aarch64": release.aarch64_pypi_variant}.get(platform or "")
+    return bool(default and default.startswith("cu"))
 
 
 def tensorflow_gpu_build(snapshot: Snapshot) -> FittedBuild:

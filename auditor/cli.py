@@ -69,6 +69,9 @@ def _shared_options(command):
                                         "with one (in this directory or above). The command line wins over the file."),
         click.option("--timeout", "timeout_s", type=_SECONDS, default=None, metavar="SECONDS",
                      help="Deadline in seconds for each framework probe (default 120)."),
+        click.option("--python", "python_ref", metavar="PATH", default=None,
+                     help="Audit the Python environment at PATH: an interpreter, a virtual environment's directory "
+                          "or a conda prefix (default: $AUDITOR_PYTHON, else the interpreter the auditor runs in)."),
         click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                      help="Read /proc, /sys, /dev, /etc and /opt under DIR instead of / (for tests and chroots)."),
         click.option("--snapshot", "snapshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -100,8 +103,8 @@ def _shared_options(command):
 @_shared_options
 def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, fail_on: Optional[str],
           goal_refs: tuple[str, ...], select: tuple[str, ...], ignore: tuple[str, ...], config_path: Optional[Path],
-          timeout_s: Optional[float], root: Optional[Path], snapshot_path: Optional[Path], save_path: Optional[Path],
-          redact_paths: bool) -> int:
+          timeout_s: Optional[float], python_ref: Optional[str], root: Optional[Path], snapshot_path: Optional[Path],
+          save_path: Optional[Path], redact_paths: bool) -> int:
     """Audit this machine and its ML frameworks, and print a readiness report.
 
     Settings come from the command line, then [tool.auditor] in pyproject.toml, then the defaults.
@@ -121,13 +124,15 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
     goals = _goals(goal_refs)
     report_target, snapshot_target = _open_outputs(output, save_path)
     if snapshot_path:
-        _refuse_probing_flags(("--quick", quick), ("--deep", deep), ("--timeout", timeout_s), ("--root", root))
+        _refuse_probing_flags(("--quick", quick), ("--deep", deep), ("--timeout", timeout_s), ("--root", root),
+                              ("--python", python_ref))
         snapshot = load_snapshot(snapshot_path)
     else:
         if quick and deep:
             raise InputError("--quick imports no framework and --deep runs the slowest proofs; choose one")
         options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), quick=quick, deep=deep,
-                               exports=frozenset(EXPORT_PATHS if deep else ()), framework_deadline_s=timeout_s)
+                               exports=frozenset(EXPORT_PATHS if deep else ()), framework_deadline_s=timeout_s,
+                               python=_audited_python(python_ref))
         snapshot = _collect_with_progress(options)
     if redact_paths:  # before the report is built, so every format and every finding is without the names
         snapshot = redact_identity(snapshot)
@@ -170,7 +175,7 @@ def _goals(references: tuple[str, ...]) -> Optional[list]:
 @_shared_options
 def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Path], fail_on: Optional[str],
           exit_zero: bool, select: tuple[str, ...], ignore: tuple[str, ...], config_path: Optional[Path],
-          timeout_s: Optional[float], root: Optional[Path], snapshot_path: Optional[Path],
+          timeout_s: Optional[float], python_ref: Optional[str], root: Optional[Path], snapshot_path: Optional[Path],
           save_path: Optional[Path], redact_paths: bool) -> int:
     """Check this machine against readiness profiles: each requirement passes, fails or warns.
 
@@ -197,11 +202,12 @@ def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Pa
                 for reference in settings.profiles]
     report_target, snapshot_target = _open_outputs(output, save_path)
     if snapshot_path:
-        _refuse_probing_flags(("--timeout", timeout_s), ("--root", root))
+        _refuse_probing_flags(("--timeout", timeout_s), ("--root", root), ("--python", python_ref))
         snapshot = load_snapshot(snapshot_path)
     else:
         options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), deep=needs_deep_proofs(profiles),
-                               exports=export_paths(profiles), framework_deadline_s=timeout_s)
+                               exports=export_paths(profiles), framework_deadline_s=timeout_s,
+                               python=_audited_python(python_ref))
         snapshot = _collect_with_progress(options)
     if redact_paths:  # before the report is built, so every format and every finding is without the names
         snapshot = redact_identity(snapshot)
@@ -265,6 +271,15 @@ def _open_outputs(output: Optional[Path], save_path: Optional[Path]):
     if output is None:
         check_stdout()
     return (open_output(output) if output else None), (open_output(save_path) if save_path else None)
+
+
+def _audited_python(reference: Optional[str]):
+    """The interpreter to audit: --python, else $AUDITOR_PYTHON (which a replayed snapshot ignores,
+    since it is a standing setting, not a flag given to this command), else the auditor's own."""
+    from auditor.probes.interpreter import find_interpreter, own_interpreter
+
+    reference = reference or os.environ.get("AUDITOR_PYTHON") or None
+    return find_interpreter(reference) if reference else own_interpreter()
 
 
 def _refuse_probing_flags(*flags: tuple[str, object]) -> None:

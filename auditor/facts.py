@@ -22,6 +22,9 @@ and widened ``NvidiaGpu.mig_instances`` (None: not listed, as when ``nvidia-smi 
 and ``CpuFacts.architecture`` (None: a fake root whose tree does not say). 1.6 added what a speed
 figure needs to be judged against its device's peak: the CPU's clock, and for each timed matmul the
 threads it ran with and whether it had the machine to itself, an NVIDIA GPU's default power limit, and when each probe started.
+1.7 added ``Snapshot.auditor_python``: the interpreter the auditor ran in, apart from
+``machine.python``, the interpreter it audited (the same one unless --python named another; None
+before 1.7, when they were always the same).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 
 ProbeStatus = Literal["ok", "absent", "error", "timeout", "crashed", "skipped"]
 
@@ -493,9 +496,18 @@ class Snapshot:
     probes: list[ProbeRun] = field(default_factory=list)
     mode: Literal["full", "quick", "deep"] = "full"
     unreadable_distributions: list[UnreadableDistribution] = field(default_factory=list)
+    auditor_python: Optional[PythonFacts] = None  # the auditor's own interpreter; machine.python is the audited one
 
     def probe(self, name: str) -> Optional[ProbeRun]:
         return next((run for run in self.probes if run.name == name), None)
+
+    def audits_another_python(self) -> Optional[bool]:
+        """Whether the audited interpreter is not the one the auditor ran in; None when unknown
+        (a snapshot written before 1.7, or a failed python probe)."""
+        audited, own = self.machine.python, self.auditor_python
+        if audited is None or own is None:
+            return None
+        return (audited.executable, audited.prefix) != (own.executable, own.prefix)
 
 
 def to_dict(obj: Any) -> Any:

@@ -12,6 +12,7 @@ from typing import Optional
 from auditor.checks import run_checks
 from auditor.checks.selection import Selection
 from auditor.decisions.areas import area_lines
+from auditor.decisions.commands import fit_commands
 from auditor.decisions.readiness import Recommendation, assess
 from auditor.decisions.recommendation import not_for_this_machine, recommend
 from auditor.facts import Snapshot
@@ -43,4 +44,5 @@ def build_report(snapshot: Snapshot, selection: Optional[Selection] = None,
                     goals.append(profile)
     report.recommendation, report.verdicts = recommend(report, goals, selection, left_out)
     report.recommendation.areas = area_lines(report)
+    fit_commands(report)
     return report

@@ -5,6 +5,8 @@
 Measures (medians over --runs, the commands interleaved so drift hits all alike):
   baseline   python -c "import tensorflow"       the floor of any full audit
   full       auditor audit --format json          target: <= 1.3 x baseline
+  tool       the same audit from the auditor installed as a tool (its own venv, as pipx makes
+             one), auditing this environment with --python      target: <= 1.1 x full
   quick      auditor audit --quick --format json  target: <= 0.5 s
   peer       python -m torch.utils.collect_env    the closest peer tool, for comparison
   probes     time of each probe, from the full audit's own report
@@ -23,10 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 PYTHON = sys.executable
 # Run the CLI in-process under a wrapper that reports the main process's own peak RSS.
@@ -50,6 +55,19 @@ def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     return time.perf_counter() - started, result
 
 
+def install_tool(directory: str) -> list[str]:
+    """The auditor installed as pipx installs it: a venv of its own, the project built from this
+    source tree (a copy, so that the build leaves nothing here); the command that audits this
+    environment from there."""
+    source = Path(directory) / "source"
+    shutil.copytree(Path(__file__).resolve().parents[1], source,
+                    ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "build"))
+    venv = Path(directory) / "tool"
+    subprocess.run([PYTHON, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(source)], check=True)
+    return [str(venv / "bin" / "auditor"), "audit", "--python", PYTHON, "--format", "json"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
@@ -57,12 +75,17 @@ def main() -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
-    for command in COMMANDS.values():  # warm the page cache once
+    with tempfile.TemporaryDirectory(prefix="auditor-bench-") as directory:
+        return measure(args, {**COMMANDS, "tool": install_tool(directory)})
+
+
+def measure(args: argparse.Namespace, commands: dict[str, list[str]]) -> int:
+    for command in commands.values():  # warm the page cache once
         timed(command)
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    times: dict[str, list[float]] = {name: [] for name in commands}
     peaks, probe_times, proof_costs = [], {}, {}
     for _ in range(args.runs):
-        for name, command in COMMANDS.items():
+        for name, command in commands.items():
             seconds, result = timed(command)
             if result.returncode not in (0, 1):
                 print(f"{name} failed ({result.returncode}): {result.stderr[-500:]}", file=sys.stderr)
@@ -81,6 +104,7 @@ def main() -> int:
         "runs": args.runs,
         "median_seconds": {name: round(value, 3) for name, value in medians.items()},
         "full_over_baseline": round(medians["full"] / medians["baseline"], 3),
+        "tool_over_full": round(medians["tool"] / medians["full"], 3),
         "peer_over_baseline": round(medians["peer"] / medians["baseline"], 3),
         "main_process_peak_rss_mb": round(statistics.median(peaks), 1),
         "probe_median_seconds": _medians(probe_times),
@@ -89,13 +113,15 @@ def main() -> int:
     }
     targets = {
         "full <= 1.3 x import tensorflow": figures["full_over_baseline"] <= 1.3,
+        "tool --python <= 1.1 x full in the venv": figures["tool_over_full"] <= 1.1,
         "quick <= 0.5 s": medians["quick"] <= 0.5,
         "main process peak <= 100 MB": figures["main_process_peak_rss_mb"] <= 100,
     }
     print(f"{'command':<10} {'median s':>9}   (runs: {args.runs})")
     for name, value in medians.items():
         print(f"{name:<10} {value:>9.3f}")
-    print(f"full / baseline: {figures['full_over_baseline']:.2f}x   peer / baseline: {figures['peer_over_baseline']:.2f}x")
+    print(f"full / baseline: {figures['full_over_baseline']:.2f}x   peer / baseline: {figures['peer_over_baseline']:.2f}x"
+          f"   tool / full: {figures['tool_over_full']:.2f}x")
     print(f"main process peak RSS: {figures['main_process_peak_rss_mb']:.1f} MB")
     print("probe medians: " + ", ".join(f"{n} {s:.3f}s" for n, s in figures["probe_median_seconds"].items()))
     print("proof cost (probe - import): " + ", ".join(f"{n} {s:.3f}s" for n, s in figures["proof_median_seconds"].items()))

@@ -165,9 +165,10 @@ def test_no_framework_installed_is_an_error_finding_whose_fix_installs_one(base)
     report = build_report(base)
     assert report.readiness.status == "not-ready"
     assert [(f.code, f.severity) for f in report.findings] == [("FW012", "error")]
-    assert "`pip install torch`" in report.findings[0].fix
+    # This machine is Linux x86_64 without an NVIDIA GPU: PyPI's default torch would bring CUDA.
+    assert "`pip install torch --index-url https://download.pytorch.org/whl/cpu`" in report.findings[0].fix
     first = report.recommendation.next_steps[0]
-    assert first.command == "pip install torch" and len(first.goals) == 5  # every goal asked here needs it
+    assert first.command == "pip install torch --index-url https://download.pytorch.org/whl/cpu" and len(first.goals) == 5  # every goal asked here needs it
     assert report.recommendation.summary.startswith("Nothing here is ready for ML work: no ML framework is installed")
 
 

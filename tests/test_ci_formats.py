@@ -25,6 +25,7 @@ TESTS = Path(__file__).resolve().parent
 CPU_ONLY = TESTS / "snapshots" / "v1.0-cpu-only-linux.json"  # 2 CPUs, 23.5 GiB, torch and TensorFlow on the CPU
 JUNIT_SCHEMA = TESTS / "fakes" / "junit" / "junit-ant.xsd"
 PROFILES = ["--profile", "gpu-training", "--profile", "research", "--profile", "ci-cpu"]
+AUDITED = "CPython 3.11.7 at /work/main/.venv/bin/python3"  # CPU_ONLY's machine.python, as every format names it
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -129,7 +130,7 @@ def test_github_annotations_line_by_line():
         "float32 on the best accelerator here%0Abest accelerator here: no accelerator (cpu)%0APyTorch 2.13.0+cpu on "
         "cpu: matmul float32 ok (max error 6.6e-07)%0ATensorFlow 2.21.0 on /device:CPU:0: matmul float32, matmul "
         "float32 xla ok (max error 6.6e-07)%0Athis machine has no accelerator, so this was proven on the CPU only",
-        "::notice title=auditor check::2 of 3 profile(s) ready",
+        f"::notice title=auditor check::2 of 3 profile(s) ready for {AUDITED}",
         "gpu-training: NOT READY (3 failed, 3 warning(s), 2 passed)",
         "research: READY (0 failed, 1 warning(s), 2 passed)",
         "ci-cpu: READY (0 failed, 0 warning(s), 4 passed)",
@@ -153,7 +154,8 @@ def test_github_annotates_at_most_ten_errors_and_ten_warnings():
     assert [line.split(" ", 1)[0] for line in lines] == ["::error"] * 10 + ["::warning"] * 10 + ["::notice", "p:"]
     assert lines[0] == "::error title=p%3A fail.0::failure 0%0Aevidence 0%0Afix: fix 0"
     assert lines[10] == "::warning title=p%3A warn.0::warning 0"
-    assert lines[20] == "::notice title=auditor check::0 of 1 profile(s) ready; 3 more result(s) are in the job summary"
+    assert lines[20] == (f"::notice title=auditor check::0 of 1 profile(s) ready for {AUDITED}; 3 more result(s) are in "
+                         "the job summary")
     assert lines[21] == "p: NOT READY (12 failed, 11 warning(s), 0 passed)"
 
 
@@ -191,7 +193,8 @@ def test_the_job_summary_is_appended_never_overwritten(tmp_path):
 def test_without_the_variable_the_summary_is_not_printed_either():
     result = run("--profile", "ci-cpu", "--format", "github", env=_without_summary())
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == "::notice title=auditor check::1 of 1 profile(s) ready\nci-cpu: READY (0 failed, 0 warning(s), 4 passed)\n"
+    assert result.stdout == (f"::notice title=auditor check::1 of 1 profile(s) ready for {AUDITED}\n"
+                             "ci-cpu: READY (0 failed, 0 warning(s), 4 passed)\n")
 
 
 # --- the audit's formats, with the verdicts ----------------------------------------------
@@ -208,7 +211,7 @@ def test_json_is_the_audit_report_plus_the_profiles(verdicts):
 
 def test_markdown_has_a_verdict_table_then_the_audit():
     text = run(*PROFILES, "--format", "markdown").stdout
-    assert text.startswith("# Readiness check\n\n| Profile | Verdict | Failed | Warnings | Passed | Not checked | "
+    assert text.startswith(f"# Readiness check\n\n_{AUDITED}, full audit, 2026-11-24T21:29:23+00:00_\n\n| Profile | Verdict | Failed | Warnings | Passed | Not checked | "
                            "Not applicable |\n|---|---|---|---|---|---|---|\n"
                            "| `gpu-training` | **NOT READY** | 3 | 3 | 2 | 0 | 0 |\n| `research` | **READY** | 0 | 1 | 2 | 0 | 0 |\n"
                            "| `ci-cpu` | **READY** | 0 | 0 | 4 | 0 | 0 |\n")
@@ -225,6 +228,6 @@ def test_text_shows_what_failed_with_its_evidence_and_fix(tmp_path):
             "none)\n       fix: Give the job at least 4 CPUs") in text
     assert "  FAIL accelerator  At least 1 GPU (NVIDIA or AMD) with 16 GiB of memory" in text
     assert "\n       0 of the required 1 GPU (NVIDIA or AMD) found\n" in text
-    assert "  53 other counted checks ran and found nothing" in text
+    assert "  54 other counted checks ran and found nothing" in text
     assert text.rstrip().endswith("3 profile(s) checked: 2 ready, 1 not ready.")
     assert "\x1b[" not in text

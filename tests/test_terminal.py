@@ -71,9 +71,11 @@ def _pty(columns: int | None) -> tuple[int, int]:
     return controller, terminal
 
 
-def run_in_terminal(*args: str, columns: int | None, env: dict[str, str], timeout: float = 300) -> Screen:
+def run_in_terminal(*args: str, columns: int | None, env: dict[str, str], timeout: float = 300,
+                    program: tuple[str, ...] = (sys.executable, "-m", "auditor")) -> Screen:
+    """``program``: the auditor to run (an installed tool's script); by default this test environment's."""
     (out, out_terminal), (err, err_terminal) = _pty(columns), _pty(columns)
-    process = subprocess.Popen([sys.executable, "-m", "auditor", *args], stdin=out_terminal, stdout=out_terminal,
+    process = subprocess.Popen([*program, *args], stdin=out_terminal, stdout=out_terminal,
                                stderr=err_terminal, env=env, cwd=ROOT)
     os.close(out_terminal)
     os.close(err_terminal)

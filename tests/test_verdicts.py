@@ -326,7 +326,37 @@ def test_a_python_no_framework_publishes_wheels_for(machine, python, installed, 
     assert bool(found) is fires
     if fires:
         assert found[0].title.startswith("tensorflow 2.21 publishes no wheel for Python 3.14.3")
-        assert "`uv venv --python 3.13`" in found[0].fix
+        where = machine.machine.python.environment_path
+        # Recreated in place, so that the environment's own pip (or a new .venv's) installs into it.
+        assert (f"`uv venv --clear --seed --python 3.13 {where}`" if where else
+                "`uv venv --clear --seed --python 3.13 .venv`") in found[0].fix
+
+
+def test_an_old_python_is_told_the_newest_release_with_its_wheels_and_the_cpu_index(machine):
+    machine.machine.python.version = "3.8.18"
+    found = {f.framework: f for f in run_checks(machine) if f.code == "ENV006"}
+    # torch 2.4 is the last release for 3.8; on Linux x86_64 without an NVIDIA GPU, the CPU index.
+    assert ('torch 2.4 is the newest release with wheels for it (`pip install "torch==2.4.*" --index-url '
+            'https://download.pytorch.org/whl/cpu`)') in found["torch"].title
+    assert '(`pip install "tensorflow==2.13.*"`)' in found["tensorflow"].title
+
+
+@pytest.mark.parametrize("variables, fires", [
+    ({"VIRTUAL_ENV": "/home/ada/proj/.venv"}, True),
+    ({"CONDA_PREFIX": "/opt/conda/envs/ml"}, True),
+    # A venv activated on top of conda's base: the venv is the one in use.
+    ({"VIRTUAL_ENV": "{prefix}", "CONDA_PREFIX": "/opt/conda"}, False),
+    ({"VIRTUAL_ENV": "{prefix}/"}, False),
+    ({}, False)])
+def test_an_active_environment_other_than_the_audited_one_is_named_with_its_command(machine, variables, fires):
+    prefix = machine.machine.python.prefix
+    machine.machine.host.environment_variables = {k: v.format(prefix=prefix) for k, v in variables.items()}
+    found = [f for f in run_checks(machine) if f.code == "ENV007"]
+    assert bool(found) is fires
+    if fires:
+        (name, value), = [(k, v) for k, v in variables.items()]
+        assert found[0].title.startswith(f"{name} names {value}, but the audit inspected {prefix}")
+        assert found[0].fix == f"Audit the active environment: `auditor audit --python {value}`."
 
 
 @pytest.mark.parametrize("macos, torch, minimum", [("12.7.6", "2.5.1", "13.0"), ("13.7.4", "2.10.0", "14.0"),

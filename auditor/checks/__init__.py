@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from auditor.checks import (accelerators, cuda, exports, frameworks, gpu_builds, machine, packages,  # noqa: F401
-                            performance, platform, probes, tpu)  # importing registers each module's checks
+from auditor.checks import (accelerators, cuda, environment, exports, frameworks, gpu_builds, machine,  # noqa: F401
+                            packages, performance, platform, probes, tpu)  # importing registers each module's checks
 from auditor.checks.base import REGISTRY, SEVERITY_RANK, Check, Finding
 from auditor.checks.selection import Selection
 from auditor.facts import Snapshot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from auditor.builds import gpu_build_for
+from auditor.builds import framework_install
 from auditor.checks.base import Hit, check
 from auditor.facts import ComputeProof, FrameworkFacts, Snapshot
 
@@ -198,7 +198,7 @@ def nothing_usable(snapshot: Snapshot):
             return  # installed but not probed (a snapshot from elsewhere): unknown, not nothing
         yield Hit("No ML framework is installed: neither PyTorch, TensorFlow nor JAX",
                   ["package metadata: no torch, tensorflow (or tensorflow-cpu, tf-nightly...) or jax distribution"],
-                  f"Install one: `{_first_install(snapshot)}` (then `auditor audit` proves it).")
+                  f"{_first_install(snapshot)} (then `auditor audit` proves it)." + _elsewhere(snapshot))
         return
     if snapshot.mode == "quick":
         return
@@ -223,13 +223,18 @@ def nothing_usable(snapshot: Snapshot):
 
 
 def _first_install(snapshot: Snapshot) -> str:
-    """PyTorch, the build that fits this machine's GPUs when it has some."""
-    nvidia = snapshot.accelerators.nvidia
-    if nvidia and nvidia.gpus:
-        fitted = gpu_build_for(snapshot, "torch")
-        if fitted.command:
-            return fitted.command
-    return "pip install torch"
+    """PyTorch's install command for this machine and Python: the build that fits its GPUs when it has
+    some, a release with wheels for the audited Python; else why no release can be installed."""
+    fitted = framework_install(snapshot, "torch")
+    return f"Install one: `{fitted.command}`" if fitted.command else f"Install one: {fitted.reason}"
+
+
+def _elsewhere(snapshot: Snapshot) -> str:
+    """Where the auditor audited its own environment (installed with pipx or `uv tool`, it holds no
+    framework), the frameworks may well be in the project's."""
+    if snapshot.audits_another_python() is False:
+        return " If the frameworks are in another environment, audit that one: `auditor audit --python PATH`."
+    return ""
 
 
 def _install(module: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
+
 from auditor import knowledge
+from auditor.builds import framework_install
 from auditor.checks.base import Hit, check
 from auditor.facts import Snapshot
 from auditor.verdicts import capability, version
@@ -155,11 +158,22 @@ def no_wheel_for_python(snapshot: Snapshot):
         if capability(newest.python_min) <= running <= capability(newest.python_max):
             continue
         fitting = [r for r in releases if capability(r.python_min) <= running <= capability(r.python_max)]
-        older = (f"{name} {fitting[-1].version} is the newest release with wheels for it (`pip install \"{name}=="
-                 f"{fitting[-1].version}.*\"`)" if fitting else f"no {name} release publishes wheels for it")
+        older = (f"{name} {fitting[-1].version} is the newest release with wheels for it "
+                 f"(`{framework_install(snapshot, name).command}`)" if fitting
+                 else f"no {name} release publishes wheels for it")
         yield Hit(f"{name} {newest.version} publishes no wheel for Python {python.version}: {older}",
                   [f"Python {python.version} ({python.executable})",
                    f"{name} {newest.version}: Python {newest.python_min}-{newest.python_max} ({newest.source})"],
-                  f"Create the environment with Python {newest.python_max} (`uv venv --python {newest.python_max}`), "
-                  f"then `pip install {name}`" + (f"; or install {name} {fitting[-1].version} on this Python" if fitting else "")
-                  + ".", framework=name)
+                  _new_environment(python, newest.python_max, name)
+                  + (f"; or install {name} {fitting[-1].version} on this Python" if fitting else "") + ".",
+                  framework=name)
+
+
+def _new_environment(python, version: str, name: str) -> str:
+    """Recreate the audited environment in place, so that its own interpreter's pip installs into it;
+    a system interpreter gets a new one, .venv, beside the project."""
+    if python.environment_path:
+        return (f"Recreate the environment with Python {version} (`uv venv --clear --seed --python {version} "
+                f"{shlex.quote(python.environment_path)}`), then `pip install {name}` in it")
+    return (f"Create an environment with Python {version} (`uv venv --seed --python {version} .venv`), then "
+            f"`.venv/bin/python -m pip install {name}`")

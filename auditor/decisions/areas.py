@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Optional
 
 from auditor.checks.base import SEVERITY_RANK, Finding
+from auditor.decisions.commands import audited_python
 from auditor.decisions.readiness import AreaLine, FrameworkReadiness, GoalRecommendation, command_in
 from auditor.names import DISPLAY_NAMES
 from auditor.peaks import percent
@@ -22,6 +23,23 @@ from auditor.report import Report
 ACCELERATOR_CODES = {"nvidia": ("GPU001", "GPU002", "GPU003", "GPU004", "GPU005", "GPU007", "GPU008", "GPU010", "DRV",
                                 "ARC"),
                      "amd": ("GPU006", "ROC"), "tpu": ("TPU",), "apple": ("PLT002", "PLT003"), "jetson": ("GPU009",)}
+
+
+# Findings about the audited Python itself: no framework publishes wheels for it, or the shell's
+# active environment is another one.
+PYTHON_CODES = ("ENV006", "ENV007")
+
+
+def _python_lines(report: Report) -> list[AreaLine]:
+    """The audited interpreter, when it is not the auditor's own or a finding concerns it: on the
+    first screen, the reader sees which environment every line below is about."""
+    python = report.snapshot.machine.python
+    worst = _worst([f for f in report.findings if f.code in PYTHON_CODES])
+    if python is None or (worst is None and audited_python(report.snapshot) is None):
+        return []
+    where = f"{python.environment} {python.environment_path}" if python.environment_path else python.executable
+    fact = f"{python.version} ({where})" + (f"; {worst.code}" if worst else "")
+    return [AreaLine("python", "Python", "warning" if worst else "ready", fact, _command(worst))]
 
 
 def _framework_lines(report: Report) -> list[AreaLine]:
@@ -132,7 +150,7 @@ def _export_lines(report: Report) -> list[AreaLine]:
 
 
 def area_lines(report: Report) -> list[AreaLine]:
-    lines = [*_framework_lines(report), *_accelerator_lines(report), *_export_lines(report)]
+    lines = [*_python_lines(report), *_framework_lines(report), *_accelerator_lines(report), *_export_lines(report)]
     for line in _goal_lines(report):
         # A goal blocked by what a line above already says points there instead of saying it again.
         same = next((earlier for earlier in lines if earlier.fact.endswith(line.fact)), None)

@@ -106,7 +106,7 @@ class AreaLine:
     """One line of the report's first screen, in flutter doctor's style: an area (a framework, an
     accelerator, an export path, a goal), its state, and the one fact that decides it."""
 
-    area: Literal["framework", "accelerator", "export", "goal"]
+    area: Literal["python", "framework", "accelerator", "export", "goal"]
     name: str  # "PyTorch 2.13.0+cpu", "NVIDIA", "onnx", "gpu-training"
     state: AreaState
     fact: str
@@ -126,6 +126,10 @@ class Recommendation:
     goals_left_out: dict[str, str] = field(default_factory=dict)
     # The first screen: one line per framework, accelerator, export path and goal.
     areas: list[AreaLine] = field(default_factory=list)
+    # The commands that audit and check this same interpreter again (with --python when it is not
+    # the auditor's own; decisions/commands.py), for the report's hints.
+    audit_command: str = "auditor audit"
+    check_command: str = "auditor check"
 
 
 def assess(snapshot: Snapshot, findings: list[Finding]) -> Readiness:

@@ -16,6 +16,7 @@ import dataclasses
 import re
 from typing import Optional
 
+from auditor.builds import framework_install
 from auditor.facts import Snapshot
 from auditor.decisions.compute_requirements import best_kind, compute_result
 from auditor.decisions.fixes import MOVE_MACHINE
@@ -254,8 +255,10 @@ def _judge(name: str, profile: Profile, report: Report) -> _Candidate:
     document, snapshot, label = profile.document, report.snapshot, DISPLAY_NAMES.get(name, name)
     facts = snapshot.frameworks.get(name)
     if facts is None:
-        return _Candidate(name, -10, [], [NextStep(f"{label} is not installed", f"Install it: `pip install {name}`",
-                                                   f"pip install {name}")], "not installed")
+        fitted = framework_install(snapshot, name)
+        action = f"Install it: `{fitted.command}` ({fitted.reason})" if fitted.command else fitted.reason
+        return _Candidate(name, -10, [], [NextStep(f"{label} is not installed", action, fitted.command)],
+                          "not installed")
     if facts.probe.status != "ok":
         return _Candidate(name, -5, [], [], f"not proven here (probe {facts.probe.status})")
     readiness = next((fw for fw in report.readiness.frameworks if fw.framework == name), None)

@@ -8,7 +8,7 @@ each is read with a fallback and a missing one stays None.
 
 from __future__ import annotations
 
-from auditor.probes.child import describe_exception
+from auditor.probes.child_entry import describe_exception
 
 
 def collect() -> dict:

@@ -9,9 +9,11 @@ raises ``ProbeAbsent`` (nothing to find here) or lets any other exception escape
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
-from auditor.probes.fsroot import FsRoot
+if TYPE_CHECKING:  # the children import this module, on Pythons as old as 3.7: no more than they need
+    from auditor.probes.fsroot import FsRoot
+    from auditor.probes.interpreter import Interpreter
 
 
 # Set in the framework children's environment when the machine shows TPU signals, so that
@@ -34,6 +36,7 @@ class ProbeContext:
     root: FsRoot
     environ: Mapping[str, str]
     packages: Mapping[str, Any] = field(default_factory=dict)  # facts probes may build on (tpu, apple)
+    python: Optional[Interpreter] = None  # the audited interpreter; None: the auditor's own
 
 
 @dataclass(frozen=True)

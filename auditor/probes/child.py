@@ -30,12 +30,20 @@ from auditor.facts import reject_non_finite
 from auditor.probes import guardian, processes
 
 # -c puts the working directory first on sys.path; drop it so a ./torch folder in the
-# user's project cannot stand in for the real framework. The auditor's own location
-# goes last so it is found even when run from a source tree, without shadowing anything.
+# user's project cannot stand in for the real framework. The auditor's package is loaded from
+# its own directory by name, never through sys.path: under another interpreter (--python) the
+# audited environment must see nothing of the auditor's environment, whose packages may be
+# built for another Python, and a copy of the auditor installed in the audited environment
+# cannot stand in for this one. Under another interpreter the child writes no bytecode into the
+# auditor's directory either: the audit writes only where it is asked to.
 _BOOTSTRAP = (
-    "import sys; del sys.path[0]; sys.path.append({parent!r}); "
-    "from auditor.probes.child import child_main; child_main({module!r}, {auditor})"
+    "import sys; del sys.path[0]; sys.dont_write_bytecode = sys.dont_write_bytecode or {foreign}\n"
+    "import importlib.util\n"
+    "spec = importlib.util.spec_from_file_location('auditor', {init!r}, submodule_search_locations=[{package!r}])\n"
+    "sys.modules['auditor'] = importlib.util.module_from_spec(spec); spec.loader.exec_module(sys.modules['auditor'])\n"
+    "from auditor.probes.child_entry import child_main; child_main({probe!r}, {auditor})"
 )
+_PACKAGE = Path(auditor.__file__).resolve().parent
 _REASON_LIMIT = 300
 # Results are a few KiB (a framework's facts) to a few hundred (NVML's, at MAX_GPUS GPUs). The
 # parent reads and parses all of a result, so both limits keep it small whatever a child
@@ -61,15 +69,17 @@ class ChildOutcome:
 
 
 class RunningChild:
-    def __init__(self, module: str, deadline_s: float, env: Mapping[str, str], pass_fds: Sequence[int] = ()):
+    def __init__(self, module: str, deadline_s: float, env: Mapping[str, str], pass_fds: Sequence[int] = (),
+                 python: str = sys.executable):
+        """``python``: the interpreter to run it under; the auditor's own by default."""
         self.module = module
         self.deadline_s = deadline_s
         self.started = time.monotonic()
         self.scratch = guardian.make_scratch()
-        code = _BOOTSTRAP.format(parent=str(Path(auditor.__file__).resolve().parent.parent), module=module,
-                                 auditor=os.getpid())
+        code = _BOOTSTRAP.format(foreign=python != sys.executable, init=str(_PACKAGE / "__init__.py"),
+                                 package=str(_PACKAGE), probe=module, auditor=os.getpid())
         try:
-            self.process = processes.start([sys.executable, "-c", code], _private_files(dict(env), self.scratch),
+            self.process = processes.start([python, "-c", code], _private_files(dict(env), self.scratch),
                                            pass_fds)
         except BaseException:
             guardian.remove_scratch(self.scratch)
@@ -202,33 +212,3 @@ def _last_line(stderr: bytes) -> Optional[str]:
 
 def _join(reason: str, detail: Optional[str]) -> str:
     return f"{reason}: {detail}" if detail else reason
-
-
-def describe_exception(exc: BaseException) -> str:
-    """One line: native libraries often spread one error over several ("Error code:\n\t8 | ...")."""
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:_REASON_LIMIT]
-
-
-def child_main(module: str, auditor_pid: int) -> None:
-    """Entry point inside the child: run ``module.collect()`` and write the result."""
-    import importlib
-
-    from auditor.probes.base import ProbeAbsent
-
-    processes.die_with_parent(auditor_pid)  # before anything slow: a SIGKILLed auditor takes it along
-    guardian.join_parent_run()
-    result_fd = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    try:
-        facts = importlib.import_module(module).collect()
-        result = {"status": "ok", "facts": facts}
-    except ProbeAbsent as absent:
-        result = {"status": "absent", "reason": str(absent)}
-    except BaseException as exc:  # the child exists to turn any failure into a status
-        result = {"status": "error", "reason": describe_exception(exc)}
-    with os.fdopen(result_fd, "w") as out:
-        json.dump(result, out, default=str)
-    # Skip interpreter teardown: some framework builds hang or crash in their atexit hooks.
-    sys.stderr.flush()
-    os._exit(0)

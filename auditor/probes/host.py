@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import re
-import sys
+from typing import Mapping
 
 from auditor.facts import HostFacts, PythonFacts
 from auditor.probes.base import ProbeContext
 from auditor.probes.cpu import CpuInfo, machine_architecture, parse_cpuinfo
+from auditor.probes.interpreter import Interpreter, own_interpreter
 from auditor.redact import redact_value
 
 # Environment variables that change how ML frameworks find or use hardware. Recorded
@@ -90,9 +91,14 @@ def collect_host(ctx: ProbeContext) -> HostFacts:
 
 
 def collect_python(ctx: ProbeContext) -> PythonFacts:
-    prefix = sys.prefix
+    """The audited interpreter's facts (--python, else the auditor's own)."""
+    return python_facts(ctx.python or own_interpreter(), ctx.environ)
+
+
+def python_facts(interpreter: Interpreter, environ: Mapping[str, str]) -> PythonFacts:
+    prefix = interpreter.prefix
     environment, environment_path = "system", None
-    if sys.prefix != sys.base_prefix:
+    if prefix != interpreter.base_prefix:
         environment, environment_path = "venv", prefix
         try:
             with open(f"{prefix}/pyvenv.cfg", encoding="utf-8") as cfg:
@@ -100,17 +106,19 @@ def collect_python(ctx: ProbeContext) -> PythonFacts:
                     environment = "uv"
         except OSError:
             pass
-    elif ctx.environ.get("CONDA_PREFIX") == prefix or os.path.isdir(f"{prefix}/conda-meta"):
+    elif environ.get("CONDA_PREFIX") == prefix or os.path.isdir(f"{prefix}/conda-meta"):
         environment, environment_path = "conda", prefix
+    asked = "" if interpreter.own else " (asked of that interpreter)"
     return PythonFacts(
-        version=platform.python_version(),
-        implementation=platform.python_implementation(),
-        executable=sys.executable,
+        version=interpreter.version,
+        implementation=interpreter.implementation,
+        executable=interpreter.executable,
         prefix=prefix,
         environment=environment,
         environment_path=environment_path,
-        sources={"version": "platform.python_version()", "implementation": "platform.python_implementation()",
-                 "executable": "sys.executable", "prefix": "sys.prefix",
+        sources={"version": f"platform.python_version(){asked}",
+                 "implementation": f"platform.python_implementation(){asked}",
+                 "executable": f"sys.executable{asked}", "prefix": f"sys.prefix{asked}",
                  "environment": "sys.prefix vs sys.base_prefix, pyvenv.cfg, conda-meta",
                  "environment_path": "sys.prefix"},
     )

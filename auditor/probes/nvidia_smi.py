@@ -91,8 +91,8 @@ SOURCES = {
 }
 
 # The query field each source names -> its key in SOURCES.
-_SOURCE_KEYS = {match.group(1): key for key, text in SOURCES.items()
-                if (match := re.match(r"nvidia-smi --query-gpu=([\w.]+)", text))}
+_SOURCE_KEYS = {match.group(1): key for key, match in
+                ((key, re.match(r"nvidia-smi --query-gpu=([\w.]+)", text)) for key, text in SOURCES.items()) if match}
 
 
 class NvidiaSmiError(Exception):
@@ -269,10 +269,11 @@ def parse_mig_list(text: str) -> dict[int, list[dict[str, Any]]]:
     migs: dict[int, list[dict[str, Any]]] = {}
     gpu = None
     for line in text.splitlines():
-        if listed := _LIST_GPU.match(line):
+        listed, mig = _LIST_GPU.match(line), _LIST_MIG.match(line)
+        if listed:
             gpu = int(listed.group(1))
             migs.setdefault(gpu, [])
-        elif (mig := _LIST_MIG.match(line)) and gpu is not None:
+        elif mig and gpu is not None:
             profile, index, uuid = mig.groups()
             migs[gpu].append({"index": int(index), "uuid": uuid, "memory_total_bytes": None, "profile": profile})
     return migs
@@ -280,8 +281,8 @@ def parse_mig_list(text: str) -> dict[int, list[dict[str, Any]]]:
 
 def parse_mig_memory(table: str) -> dict[tuple[int, int], int]:
     """The table's MIG devices box: (GPU index, MIG device index) -> the device's memory in bytes."""
-    return {(int(gpu), int(device)): int(total) * _MIB
-            for line in table.splitlines() if (row := _TABLE_MIG.match(line)) for gpu, device, total in [row.groups()]}
+    rows = (_TABLE_MIG.match(line) for line in table.splitlines())
+    return {(int(gpu), int(device)): int(total) * _MIB for gpu, device, total in (row.groups() for row in rows if row)}
 
 
 def count_rows(text: str) -> int:

@@ -17,7 +17,7 @@ from typing import Optional
 
 from auditor.facts import PackageFacts, UnreadableDistribution
 from auditor.probes.base import ProbeContext
-from auditor.probes.child import describe_exception
+from auditor.probes.child_entry import describe_exception
 
 # Distributions the audit cares about; names are PEP 503-normalised.
 ML_DISTRIBUTIONS = frozenset({
@@ -43,8 +43,11 @@ class PackageScan:
 
 
 def collect_packages(ctx: ProbeContext) -> PackageScan:
+    """The audited interpreter's distributions: those on its sys.path, which is not the auditor's
+    own when it audits another environment (--python)."""
     scan = PackageScan()
-    for dist in metadata.distributions():
+    path = list(ctx.python.path) if ctx.python else None
+    for dist in metadata.distributions(**({"path": path} if path is not None else {})):
         problems: list[str] = []
         identity = _identity(dist, problems)
         if identity is not None:

@@ -33,9 +33,14 @@ import time
 from array import array
 from dataclasses import dataclass
 from operator import mul, sub
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Tuple
 
 from auditor.probes.turns import Turn
+
+if TYPE_CHECKING:  # novermin: typing.Protocol is 3.8+, and only type checkers read Kernels as one
+    from typing import Protocol
+else:  # at run time nothing checks against Kernels: a plain base class does on every Python
+    Protocol = object
 
 MATMUL_SIZE = 256
 # Relative error (max |result - reference| / max |reference|) allowed per dtype. float32
@@ -66,8 +71,9 @@ class Operand:
 
 
 # (the result's values, flat and row-major, in anything with .tolist(): a CPU tensor or an
-# array, converted to Python floats only after the timing; the device they really came from)
-Result = tuple[Any, str]
+# array, converted to Python floats only after the timing; the device they really came from).
+# typing.Tuple: an alias is evaluated at run time, and tuple[...] needs Python 3.9.
+Result = Tuple[Any, str]
 
 
 class Kernels(Protocol):
@@ -92,7 +98,12 @@ class Kernels(Protocol):
 
 def _uniform(rng: random.Random, shape: tuple[int, ...], scale: float = 1.0) -> Operand:
     """Seeded values uniform in [-scale, scale), rounded to float32."""
-    return Operand(array("f", [scale * (2.0 * rng.random() - 1.0) for _ in range(math.prod(shape))]), shape)
+    return Operand(array("f", [scale * (2.0 * rng.random() - 1.0) for _ in range(_product(shape))]), shape)
+
+
+def _product(shape: tuple[int, ...]) -> int:
+    """The number of values in a tensor of this shape (math.prod is 3.8+)."""
+    return functools.reduce(mul, shape, 1)
 
 
 def _matmul(a_rows: list[list[float]], b_columns: list[list[float]]) -> list[list[float]]:
@@ -211,7 +222,7 @@ def import_then_probe(probe: Callable[..., dict], *names: str) -> dict:
 def _failure(exc: Exception, key: str) -> dict:
     """The exception, in one line under ``key``, and the top-level module it says is not
     installed, if that is what it says (the check's fix installs it)."""
-    from auditor.probes.child import describe_exception
+    from auditor.probes.child_entry import describe_exception
 
     missing = exc.name.partition(".")[0] if isinstance(exc, ModuleNotFoundError) and exc.name else None
     return {key: describe_exception(exc), "missing_module": missing}

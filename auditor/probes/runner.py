@@ -23,9 +23,12 @@ import auditor
 from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, AmdSmiFacts, ExportPath, FrameworkFacts, MachineFacts,
                            NvidiaFacts, ProbeRun, Snapshot, SnapshotFormatError, from_dict)
 from auditor.probes.base import DEEP, EXPORT_PATHS, LOOK_FOR_TPU, ChildProbe, InlineProbe, ProbeAbsent, ProbeContext
-from auditor.probes.child import ChildOutcome, RunningChild, describe_exception
+from auditor.probes.child import ChildOutcome, RunningChild
+from auditor.probes.child_entry import describe_exception
 from auditor.probes.fsroot import FsRoot
-from auditor.probes.packages import PackageScan
+from auditor.probes.host import python_facts
+from auditor.probes.interpreter import Interpreter, own_interpreter
+from auditor.probes.packages import PackageScan, collect_packages
 from auditor.probes.registry import CHILD_PROBES, EXPORT_PROBES, INLINE_PROBES, PACKAGES, TPU
 from auditor.probes.turns import Turns
 from auditor.redact import scrub_snapshot
@@ -45,14 +48,20 @@ class ProbeOptions:
     deep: bool = False  # also the slow proofs: torch.compile, XLA train steps
     exports: frozenset[str] = frozenset()  # export paths to check (all of them under --deep)
     framework_deadline_s: Optional[float] = None  # None: each probe's own default
+    python: Interpreter = field(default_factory=own_interpreter)  # the audited interpreter (--python)
 
 
 def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallback] = None) -> Snapshot:
     runs: list[ProbeRun] = []
     began = time.monotonic()  # each probe's start is recorded from here: the report's timeline
-    scan = _run_inline(PACKAGES, ProbeContext(root=options.root, environ=options.environ), runs, began) or PackageScan()
+    target = options.python
+    scan = _run_inline(PACKAGES, ProbeContext(root=options.root, environ=options.environ, python=target), runs,
+                       began) or PackageScan()
     packages = scan.installed
-    ctx = ProbeContext(root=options.root, environ=options.environ, packages=packages)
+    # Hardware probes (NVML, amd-smi) need only their bindings, which the auditor's own environment
+    # usually holds (nvidia-ml-py is its dependency) even when the audited one does not.
+    own_packages = packages if target.own else _own_packages(options)
+    ctx = ProbeContext(root=options.root, environ=options.environ, packages=packages, python=target)
     machine, accelerators = MachineFacts(), AcceleratorFacts()
     sections = {"machine": machine, "accelerators": accelerators}
     tpu = _place(sections, TPU, _run_inline(TPU, ctx, runs, began))
@@ -64,7 +73,8 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
     with Turns() as turns:
         try:
             for probe in (*CHILD_PROBES, *export_probes):
-                distribution = probe.applies(packages)
+                python = _interpreter_for(probe, target, packages, own_packages)
+                distribution = probe.applies(packages if python is target else own_packages)
                 wanted = [path for path in probe.exports if path in options.exports]
                 if distribution is None:
                     runs.append(ProbeRun(probe.name, "absent", f"none of {', '.join(probe.distributions)} is installed"))
@@ -81,7 +91,7 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
                     if wanted:
                         env[EXPORT_PATHS] = ",".join(wanted)
                     try:
-                        started[probe.name] = _start_child(probe, deadline, env, turns)
+                        started[probe.name] = _start_child(probe, deadline, env, turns, python.executable)
                     except OSError as exc:  # no process to be had (fork limits, memory): this probe's failure
                         unstarted[probe.name] = ChildOutcome("error", None, f"its process could not start: {exc}", 0.0)
             turns.start()
@@ -139,7 +149,29 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
         probes=sorted(runs, key=lambda run: order[run.name]),
         mode="quick" if options.quick else "deep" if options.deep else "full",
         unreadable_distributions=scan.unreadable,
+        auditor_python=python_facts(own_interpreter(), options.environ),
     ))
+
+
+def _interpreter_for(probe: ChildProbe, target: Interpreter, packages: Mapping[str, Any],
+                     own_packages: Mapping[str, Any]) -> Interpreter:
+    """A framework or export probe runs under the audited interpreter: its framework is the one
+    the audit is about. A hardware probe runs under the auditor's own when that has its
+    bindings, else under the audited one when that has them."""
+    if probe.imports_framework or target.own:
+        return target
+    if probe.applies(own_packages) is None and probe.applies(packages) is not None:
+        return target
+    return own_interpreter()
+
+
+def _own_packages(options: ProbeOptions) -> Mapping[str, Any]:
+    """The auditor's own distributions, for the probes that run in its interpreter; a scan that
+    fails leaves those probes absent, as an unreadable environment would."""
+    try:
+        return collect_packages(ProbeContext(root=options.root, environ=options.environ)).installed
+    except Exception:
+        return {}
 
 
 # The fact type each accelerator child probe returns, by where it lands.
@@ -218,13 +250,14 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _start_child(probe: ChildProbe, deadline_s: float, env: dict[str, str], turns: Turns) -> RunningChild:
+def _start_child(probe: ChildProbe, deadline_s: float, env: dict[str, str], turns: Turns,
+                 python: str) -> RunningChild:
     """Start a probe's child: a framework child takes a seat in the turns, in registry order; an
     export child, which takes none, is stopped during them. Raises OSError when it cannot start."""
     seat = turns.seat(probe.name, deadline_s) if probe.provides.startswith("frameworks.") else None
     try:
         child = RunningChild(probe.module, deadline_s, {**env, **seat.environment} if seat else env,
-                             seat.child_fds if seat else ())
+                             seat.child_fds if seat else (), python)
     except BaseException:
         turns.ended(probe.name)
         raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from auditor.probes.base import DEEP, LOOK_FOR_TPU
-from auditor.probes.child import describe_exception
+from auditor.probes.child_entry import describe_exception
 from auditor.probes.loaded_libraries import library_version, loaded_libraries
 from auditor.probes.proof import TRAIN_ORDER, Timings, import_then_probe, prove_device, skipped
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from auditor.decisions.verdict import CheckReport, ProfileVerdict
 from auditor.redact import abbreviate_home, home_directory
 from auditor.render.check_base import CheckRenderer
+from auditor.render import summary
 from auditor.render.markdown import MarkdownRenderer, goal_markdown
 
 _STATUS = {"pass": "pass", "warn": "**warn**", "fail": "**FAIL**", "not-checked": "_not checked_",
@@ -23,7 +24,8 @@ class CheckMarkdownRenderer(CheckRenderer):
         self.with_audit = with_audit
 
     def render(self, check: CheckReport) -> str:
-        lines = ["# Readiness check", "",
+        lines = ["# Readiness check", "", f"_{_cell(summary.audited_python(check.report.snapshot))}, "
+                 f"{check.report.snapshot.mode} audit, {check.report.snapshot.generated_at}_", "",
                  "| Profile | Verdict | Failed | Warnings | Passed | Not checked | Not applicable |",
                  "|---|---|---|---|---|---|---|"]
         lines += [f"| `{v.profile}` | **{v.label}** | {v.count('fail')} | {v.count('warn')} | {v.count('pass')} "

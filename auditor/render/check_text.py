@@ -27,8 +27,9 @@ class CheckTextRenderer(CheckRenderer):
 
     def render(self, check: CheckReport) -> str:
         snapshot = check.report.snapshot
-        parts: list[RenderableType] = [Hanging("", Text(f"auditor {snapshot.auditor_version} · check · "
-                                                        f"{snapshot.mode} audit of {snapshot.generated_at}", style="dim"))]
+        parts: list[RenderableType] = [Hanging("", Text(f"auditor {snapshot.auditor_version} · check · {snapshot.mode} "
+                                                        f"audit of {summary.audited_python(snapshot)} · "
+                                                        f"{snapshot.generated_at}", style="dim"))]
         goals = {goal.goal: goal for goal in check.report.recommendation.goals}
         for verdict in check.verdicts:
             parts.append(Text())

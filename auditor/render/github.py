@@ -17,7 +17,7 @@ from pathlib import Path
 
 from auditor.errors import OutputError
 from auditor.decisions.verdict import CheckReport, RequirementResult
-from auditor.render.summary import requirement_counts
+from auditor.render.summary import audited_python, requirement_counts
 from auditor.render.check_base import CheckRenderer
 from auditor.render.check_markdown import CheckMarkdownRenderer
 
@@ -52,7 +52,7 @@ class GithubRenderer(CheckRenderer):
             lines += [_annotation(profiles, result) for profiles, result in of_level[:ANNOTATIONS_PER_LEVEL]]
             left_out += max(0, len(of_level) - ANNOTATIONS_PER_LEVEL)
         ready = sum(1 for verdict in check.verdicts if verdict.status == "ready")
-        verdict_line = f"{ready} of {len(check.verdicts)} profile(s) ready"
+        verdict_line = f"{ready} of {len(check.verdicts)} profile(s) ready for {audited_python(check.report.snapshot)}"
         if left_out:
             verdict_line += f"; {left_out} more result(s) are in the job summary"
         lines.append(f"::notice title={escape_property('auditor check')}::{escape_data(verdict_line)}")

@@ -20,7 +20,8 @@ class HtmlRenderer(Renderer):
 
 
 def meta_line(snapshot: Snapshot, what: str) -> str:
-    return f"auditor {snapshot.auditor_version} · {what} · {snapshot.mode} audit of {snapshot.generated_at}"
+    return (f"auditor {snapshot.auditor_version} · {what} · {snapshot.mode} audit of {summary.audited_python(snapshot)} "
+            f"· {snapshot.generated_at}")
 
 
 def audit_sections(report: Report) -> list[str]:
@@ -67,10 +68,10 @@ def _recommendation(report: Report) -> str:
     if recommendation.next_steps:
         body += f"<h3>Next steps</h3>{_steps(recommendation.next_steps)}"
     if recommendation.goals:
-        body += ("<h3>By goal</h3><p class=\"note\"><code>auditor check --profile GOAL</code> lists every requirement "
-                 f"of a goal.</p>{goal_cards(recommendation.goals)}")
+        body += (f"<h3>By goal</h3><p class=\"note\"><code>{esc(recommendation.check_command)} --profile GOAL</code> lists "
+                 f"every requirement of a goal.</p>{goal_cards(recommendation.goals)}")
     if recommendation.goals_left_out:
-        body += f'<p class="note">{prose(summary.goals_left_out_line(recommendation.goals_left_out))}</p>'
+        body += f'<p class="note">{prose(summary.goals_left_out_line(recommendation))}</p>'
     return section("recommendation", "Recommendation", body or '<p class="note">No recommendation.</p>')
 
 
@@ -84,7 +85,8 @@ def _findings(report: Report) -> str:
 def _exports(report: Report) -> str:
     exports = report.readiness.exports
     if not exports:
-        return section("exports", "Export paths", f'<p class="note">{prose(summary.EXPORTS_NOT_CHECKED)}</p>')
+        return section("exports", "Export paths",
+                       f'<p class="note">{prose(summary.exports_not_checked(report.recommendation))}</p>')
     columns = ("Path", "Title", "Status", "Detail", "Command")[:5 if any(e.command for e in exports) else 4]
     rows = [(f"<code>{esc(e.path)}</code>", esc(e.title), badge(e.status), prose(e.detail),
              command(e.command))[:len(columns)] for e in exports]

@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ElementTree
 
 from auditor.decisions.verdict import CheckReport, ProfileVerdict, RequirementResult
 from auditor.render.check_base import CheckRenderer
+from auditor.render.summary import audited_python
 
 # Characters XML 1.0 cannot carry at all (an error message may hold terminal escapes).
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -47,7 +48,8 @@ class JunitRenderer(CheckRenderer):
         properties = ElementTree.SubElement(suite, "properties")
         for name, value in (("verdict", verdict.status), ("description", verdict.description),
                             ("source", verdict.source), ("auditor.version", snapshot.auditor_version),
-                            ("audit.mode", snapshot.mode), ("audit.generated_at", snapshot.generated_at)):
+                            ("audit.mode", snapshot.mode), ("audit.generated_at", snapshot.generated_at),
+                            ("audit.python", audited_python(snapshot))):
             ElementTree.SubElement(properties, "property", {"name": name, "value": _xml(value)})
         for result in verdict.requirements:
             suite.append(self._case(verdict.profile, result))

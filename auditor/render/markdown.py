@@ -25,7 +25,8 @@ class MarkdownRenderer(Renderer):
         lines = [
             "# ML environment audit",
             "",
-            f"_auditor {snapshot.auditor_version}, {snapshot.mode} audit, {snapshot.generated_at}_",
+            f"_auditor {snapshot.auditor_version}, {snapshot.mode} audit of {_cell(summary.audited_python(snapshot))}, "
+            f"{snapshot.generated_at}_",
             "",
             f"**Answer:** {recommendation.summary}",
             "",
@@ -39,13 +40,13 @@ class MarkdownRenderer(Renderer):
             f"**Readiness: {readiness.status.upper()}**: {readiness.summary}",
         ]
         if recommendation.goals:
-            lines += ["", "### By goal", "", "`auditor check --profile GOAL` lists every requirement of a goal.", ""]
+            lines += ["", "### By goal", "", f"`{recommendation.check_command} --profile GOAL` lists every requirement of a goal.", ""]
             lines += goal_markdown(recommendation.goals)
         if recommendation.next_steps:
             lines += ["", "### Next steps", ""]
             lines += [f"{rank}. {summary.step_text(step)}" for rank, step in enumerate(recommendation.next_steps, 1)]
         if recommendation.goals_left_out:
-            lines += ["", summary.goals_left_out_line(recommendation.goals_left_out)]
+            lines += ["", summary.goals_left_out_line(recommendation)]
         lines += ["", "## Findings", ""]
         if report.findings:
             lines += ["| Severity | Code | Finding | Fix |", "|---|---|---|---|"]
@@ -84,7 +85,7 @@ class MarkdownRenderer(Renderer):
             lines += ["", "## Export paths", ""]
             exports = summary.export_rows(readiness)
             lines += ([_row(summary.EXPORT_COLUMNS), _row(["---"] * 3), *(_row(row) for row in exports)]
-                      if exports else [summary.EXPORTS_NOT_CHECKED])
+                      if exports else [summary.exports_not_checked(report.recommendation)])
         lines += ["", "<details><summary>Probes</summary>", "", "| Probe | Status | Seconds | Reason |", "|---|---|---|---|"]
         lines += [f"| {run.name} | {run.status} | {run.duration_s:.3f} | {_cell(run.reason or '')} |" for run in snapshot.probes]
         lines += ["", "</details>", ""]

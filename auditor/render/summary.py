@@ -6,7 +6,7 @@ These only format values the report already holds; they decide nothing.
 from __future__ import annotations
 
 from auditor.facts import CpuFacts, FrameworkFacts, HostFacts, MemoryFacts, PythonFacts, Snapshot
-from auditor.decisions.readiness import GoalRecommendation, Readiness
+from auditor.decisions.readiness import GoalRecommendation, Readiness, Recommendation
 from auditor.names import DISPLAY_NAMES
 from auditor.peaks import SHORT_DTYPES, percent
 
@@ -38,6 +38,12 @@ def python_line(python: PythonFacts | None) -> str:
         return "unknown (python probe failed)"
     where = f"{python.environment} {python.environment_path}" if python.environment_path else python.environment
     return f"{python.implementation} {python.version} ({where}) {python.executable}"
+
+
+def audited_python(snapshot: Snapshot) -> str:
+    """ "Python 3.8.18 at /home/ada/proj/.venv/bin/python": the interpreter the report is about."""
+    python = snapshot.machine.python
+    return f"{python.implementation} {python.version} at {python.executable}" if python else "Python unknown"
 
 
 def cpu_line(cpu: CpuFacts | None) -> str:
@@ -191,8 +197,9 @@ def proof_rows(fw: FrameworkFacts) -> list[tuple[str, ...]]:
 
 
 EXPORT_COLUMNS = ("Path", "Status", "Detail")
-EXPORTS_NOT_CHECKED = ("Not checked in this audit: `auditor audit --deep` converts a tiny model down each "
-                       "export and serving path and runs it in the target runtime.")
+def exports_not_checked(recommendation: Recommendation) -> str:
+    return (f"Not checked in this audit: `{recommendation.audit_command} --deep` converts a tiny model down each "
+            "export and serving path and runs it in the target runtime.")
 
 
 def export_rows(readiness: Readiness) -> list[tuple[str, str, str]]:
@@ -256,10 +263,10 @@ def requirement_counts(verdict) -> str:
     return ", ".join(counts)
 
 
-def goals_left_out_line(left_out: dict[str, str]) -> str:
+def goals_left_out_line(recommendation: Recommendation) -> str:
     """ "Not asked here: tpu (no TPU signal here), apple-silicon (not Apple silicon); ..." """
-    goals = ", ".join(f"{goal} ({why})" for goal, why in left_out.items())
-    return f"Not asked here: {goals}; `auditor audit --goal all` asks every goal, `--goal NAME` one."
+    goals = ", ".join(f"{goal} ({why})" for goal, why in recommendation.goals_left_out.items())
+    return f"Not asked here: {goals}; `{recommendation.audit_command} --goal all` asks every goal, `--goal NAME` one."
 
 
 def goal_headline(goal: GoalRecommendation) -> str:

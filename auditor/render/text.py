@@ -218,7 +218,7 @@ class TextRenderer(Renderer):
     def _exports(self, report: Report) -> Panel:
         rows = summary.export_rows(report.readiness)
         if not rows:
-            return Panel(summary.EXPORTS_NOT_CHECKED, title="Export paths", title_align="left")
+            return Panel(summary.exports_not_checked(report.recommendation), title="Export paths", title_align="left")
         table = Table(expand=True)
         table.add_column(summary.EXPORT_COLUMNS[0], overflow="fold")
         table.add_column(summary.EXPORT_COLUMNS[1], no_wrap=True)
@@ -246,14 +246,15 @@ class TextRenderer(Renderer):
             Text.assemble(("Readiness: ", "bold"), (readiness.status.upper(), _STATUS_STYLE[readiness.status]),
                           f"  {readiness.summary}")]
         if recommendation.goals:
-            parts.append(Text("By goal (`auditor check --profile GOAL` for every requirement):", style="bold"))
+            parts.append(Text(f"By goal (`{recommendation.check_command} --profile GOAL` for every requirement):",
+                              style="bold"))
             parts += goal_texts(recommendation.goals)
         if recommendation.next_steps:
             parts.append(Text("Next steps:", style="bold"))
             parts += [Hanging(f"{rank:>2}. ", summary.step_text(step)) for rank, step in
                       enumerate(recommendation.next_steps, 1)]
         if recommendation.goals_left_out:
-            parts.append(Text(summary.goals_left_out_line(recommendation.goals_left_out), style="dim"))
+            parts.append(Text(summary.goals_left_out_line(recommendation), style="dim"))
         return Panel(Group(*parts), title="Recommendation", title_align="left")
 
 

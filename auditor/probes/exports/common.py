@@ -1,27 +1,31 @@
 """What the export-path children share: the tiny model, the stage recorder, telling a missing
 package from a broken one, and the versions of the tools used on the way.
 
-Runs only inside a child process. Frameworks are imported inside a path's "import" stage,
+Runs only inside a child process, under the audited interpreter (Python 3.7 on, standard
+library only: see child_entry.py). Frameworks are imported inside a path's "import" stage,
 never at module level, so that an import failure becomes that path's status.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
+import email.parser
 import functools
 import importlib
 import logging
 import os
+import pathlib
+import re
+import sys
 import time
 import warnings
-from importlib import metadata
 from types import ModuleType
 from typing import Iterator, Optional
 
-from auditor.facts import ExportPath, ExportStage
 from auditor.probes.base import EXPORT_PATHS
-from auditor.probes.child import describe_exception
+from auditor.probes.child_entry import describe_exception
 from auditor.probes.proof import relative_error
 
 # float32 paths: round-off through this model is around 1e-7 of the output's scale, and
@@ -101,9 +105,95 @@ def torch_tiny_model(torch):
     return torch.nn.Sequential(conv, torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), dense).eval()
 
 
+# --- installed distributions: importlib.metadata from 3.10; before, sys.path read the same way ---
+
+
+class _NotInstalledFallback(ModuleNotFoundError):
+    """No such distribution on sys.path (what importlib.metadata.PackageNotFoundError says)."""
+
+
+@functools.lru_cache(maxsize=None)
+def _scanned_distributions() -> tuple:
+    """(Name, Version, top-level modules) of every distribution on sys.path, found and read as
+    importlib.metadata (3.10) does: each *.dist-info and *.egg-info in the sys.path directories,
+    in sys.path order (by name within one); its METADATA or PKG-INFO; its top_level.txt, else the .py files its RECORD or
+    SOURCES.txt lists. For the Pythons whose importlib.metadata lacks packages_distributions
+    (3.8, 3.9) or that have none (3.7); distributions inside zip files are not read."""
+    found = []
+    for entry in sys.path:
+        directory = entry or "."
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:  # a zip file, or a directory that is not there
+            continue
+        for name in names:
+            if name.lower().endswith((".dist-info", ".egg-info")):
+                found.extend(_read_distribution(os.path.join(directory, name)))
+    return tuple(found)
+
+
+def _read_distribution(path: str) -> list:
+    """[(Name, Version, modules)] of one metadata directory (or an egg-info file); [] when unreadable."""
+    headers = email.parser.HeaderParser().parsestr(
+        _metadata_text(path, "METADATA") or _metadata_text(path, "PKG-INFO") or _metadata_text(path))
+    if not headers["Name"]:
+        return []
+    modules = _metadata_text(path, "top_level.txt").split()
+    if not modules:
+        listed = [row[0] for row in csv.reader(_metadata_text(path, "RECORD").splitlines()) if row]
+        listed = listed or _metadata_text(path, "SOURCES.txt").splitlines()
+        files = [pathlib.PurePosixPath(line) for line in listed]
+        modules = sorted({f.parts[0] if len(f.parts) > 1 else f.stem for f in files if f.suffix == ".py"})
+    return [(headers["Name"], headers["Version"], modules)]
+
+
+def _metadata_text(path: str, *name: str) -> str:
+    try:
+        with open(os.path.join(path, *name), encoding="utf-8") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError):  # absent, a directory, or not text
+        return ""
+
+
+def _packages_distributions_fallback() -> dict:
+    """importlib.metadata.packages_distributions() from the scan: top-level module -> the Names
+    of the distributions that provide it."""
+    by_module: dict = {}
+    for name, _, modules in _scanned_distributions():
+        for module in modules:
+            by_module.setdefault(module, []).append(name)
+    return by_module
+
+
+def _version_fallback(distribution: str) -> str:
+    """importlib.metadata.version() from the scan: the first distribution on sys.path of that
+    name, compared as PEP 503 normalizes names (tensorflow_cpu is tensorflow-cpu)."""
+    wanted = _normalized(distribution)
+    for name, version, _ in _scanned_distributions():
+        if _normalized(name) == wanted:
+            return version
+    raise _NotInstalledFallback(distribution)
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+if sys.version_info >= (3, 10):  # novermin: importlib.metadata.packages_distributions is new in 3.10
+    from importlib import metadata
+
+    _packages_distributions = metadata.packages_distributions
+    distribution_version = metadata.version  # the version of an installed distribution
+    NotInstalled = metadata.PackageNotFoundError  # what distribution_version raises for one that is not
+else:
+    _packages_distributions = _packages_distributions_fallback
+    distribution_version = _version_fallback
+    NotInstalled = _NotInstalledFallback
+
+
 @functools.lru_cache(maxsize=None)
 def _distributions_by_module() -> dict:
-    return metadata.packages_distributions()
+    return _packages_distributions()
 
 
 def distribution_of(module: str) -> Optional[str]:
@@ -114,7 +204,7 @@ def distribution_of(module: str) -> Optional[str]:
 
 def version_of(module: str) -> Optional[str]:
     distribution = distribution_of(module)
-    return metadata.version(distribution) if distribution else None
+    return distribution_version(distribution) if distribution else None
 
 
 def import_or_missing(module: str) -> tuple[Optional[ModuleType], Optional[str]]:
@@ -162,6 +252,40 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# --- the result: auditor.facts.ExportStage and ExportPath, field for field -----------------
+#
+# facts.py is the parent's (Python 3.10 on: typing.Literal, X | Y), so a child builds its result
+# from these twins, whose JSON is the same: the parent reads it back with from_dict(ExportPath),
+# which checks every value. tests/test_child_pythons.py keeps the fields, their order and their
+# defaults the same as facts.py's.
+
+
+@dataclasses.dataclass
+class ExportStage:
+    name: str
+    ok: bool
+    seconds: Optional[float] = None
+    detail: Optional[str] = None
+
+
+@dataclasses.dataclass
+class ExportPath:
+    name: str
+    status: str  # ready, not-installed, broken, not-applicable (facts.ExportStatus)
+    source: Optional[str] = None
+    runtime: Optional[str] = None
+    tools: dict[str, str] = dataclasses.field(default_factory=dict)
+    missing: list[str] = dataclasses.field(default_factory=list)
+    seconds: Optional[float] = None
+    max_relative_error: Optional[float] = None
+    tolerance: Optional[float] = None
+    error: Optional[str] = None
+    stages: list[ExportStage] = dataclasses.field(default_factory=list)
+    deprecated: Optional[str] = None
+    details: dict[str, str] = dataclasses.field(default_factory=dict)
+    non_finite: bool = False
+
+
 class _Stopped(Exception):
     """The path's outcome is known (not installed, a stage failed): skip the rest of it."""
 
@@ -199,7 +323,7 @@ def import_modules(*modules: str) -> Imported:
             loaded.append(found)
             distribution = distribution_of(module)
             if distribution:
-                tools[distribution] = metadata.version(distribution)
+                tools[distribution] = distribution_version(distribution)
     except Exception as exc:  # a broken install: the import raised something other than "not found"
         failure = describe_exception(exc)
     missing = list(dict.fromkeys(missing))
@@ -279,7 +403,7 @@ class PathCheck:
         """Record the version of a tool the path picked up on the way (a runtime it chose)."""
         distribution = distribution_of(module)
         if distribution:
-            self.path.tools[distribution] = metadata.version(distribution)
+            self.path.tools[distribution] = distribution_version(distribution)
 
     def compare(self, result, reference) -> None:
         """The "compare" stage: the target runtime's output against the source model's."""

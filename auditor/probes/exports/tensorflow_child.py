@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from importlib import metadata
 
-from auditor.probes.exports.common import (DISTRIBUTIONS, FLOAT_TOLERANCE, INPUT_NHWC, PathCheck, import_modules,
-                                           import_or_missing, noticed_warnings, requested,
-                                           tiny_input_nhwc, tiny_weights, version_of)
+from auditor.probes.exports.common import (DISTRIBUTIONS, FLOAT_TOLERANCE, INPUT_NHWC, NotInstalled, PathCheck,
+                                           distribution_version, import_modules, import_or_missing,
+                                           noticed_warnings, requested, tiny_input_nhwc, tiny_weights, version_of)
 
 PATHS = ("tflite", "tflite-int8", "tf-serving")
 # int8 has 256 levels per tensor: the input, the convolution's output and the model's
@@ -143,8 +142,8 @@ def check_tf_serving(imported) -> dict:
 
 def _serving_tools() -> dict:
     try:
-        api = metadata.version("tensorflow-serving-api")
-    except metadata.PackageNotFoundError:
+        api = distribution_version("tensorflow-serving-api")
+    except NotInstalled:
         api = "not installed"
     return {"tensorflow_model_server": shutil.which("tensorflow_model_server") or "not on PATH",
             "tensorflow-serving-api": api}
