@@ -351,3 +351,20 @@ def test_a_path_that_is_no_interpreter_is_one_line_and_exit_2(home, tmp_path):
     # The same rule for `auditor check`.
     result = home.run("check", "--profile", "ci-cpu", "--python", cases[0][0])
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("marker, expected", [("conda-meta", "conda"), (None, "system")])
+def test_a_conda_prefix_is_named_as_one(tmp_path, marker, expected):
+    """A conda environment is a prefix of its own (sys.prefix == sys.base_prefix) with conda-meta/ in
+    it; this machine has no conda, so the interpreter's answer is given as conda's would be."""
+    from auditor.probes.host import python_facts
+    from auditor.probes.interpreter import Interpreter
+
+    prefix = tmp_path / "miniforge3" / "envs" / "ml"
+    prefix.mkdir(parents=True)
+    if marker:
+        (prefix / marker).mkdir()
+    facts = python_facts(Interpreter(str(prefix / "bin" / "python"), "3.10.14", "CPython", str(prefix), str(prefix),
+                                     (str(prefix / "lib" / "python3.10" / "site-packages"),), False), {})
+    assert (facts.environment, facts.environment_path) == (expected, str(prefix) if marker else None)
+    assert facts.sources["version"] == "platform.python_version() (asked of that interpreter)"
