@@ -15,8 +15,10 @@ import dataclasses
 import json
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -194,15 +196,20 @@ class Loaded:
     errors: list
 
 
-def load(browser, page: Page, width: int = 1280) -> Loaded:
+@contextmanager
+def load(browser, page: Page, width: int = 1280) -> Iterator[Loaded]:
+    """The page in a new tab, with what it requested and what went wrong; the tab closed after."""
     tab = browser.new_page(viewport={"width": width, "height": 900})
     loaded = Loaded(tab, [], [])
     tab.on("request", lambda request: loaded.requests.append(request.url))
     tab.on("console", lambda message: message.type == "error" and loaded.errors.append(message.text))
     tab.on("pageerror", lambda error: loaded.errors.append(str(error)))
     tab.on("dialog", lambda dialog: loaded.errors.append(f"dialog: {dialog.message}"))
-    tab.goto(page.html.as_uri(), wait_until="load")
-    return loaded
+    try:
+        tab.goto(page.html.as_uri(), wait_until="load")
+        yield loaded
+    finally:
+        tab.close()
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +220,7 @@ def shots(tmp_path_factory) -> Path:
 
 
 def test_page_is_self_contained(browser, page_under_test):
-    loaded = load(browser, page_under_test)
-    try:
+    with load(browser, page_under_test) as loaded:
         assert loaded.requests == [page_under_test.html.as_uri()]
         assert loaded.errors == []
         csp = loaded.page.eval_on_selector_all('meta[http-equiv="Content-Security-Policy"]',
@@ -223,14 +229,12 @@ def test_page_is_self_contained(browser, page_under_test):
         assert loaded.page.locator('meta[name="viewport"]').count() == 1
         # The only script is the JSON data block, which no browser runs.
         assert loaded.page.eval_on_selector_all("script", "els => els.map(e => e.type)") == ["application/json"]
-    finally:
-        loaded.page.close()
 
 
 def test_page_shows_the_report(browser, page_under_test):
-    report, loaded = page_under_test.report, load(browser, page_under_test)
-    tab = loaded.page
-    try:
+    report = page_under_test.report
+    with load(browser, page_under_test) as loaded:
+        tab = loaded.page
         raw = tab.eval_on_selector("#auditor-report", "e => e.textContent")
         assert json.loads(raw) == report
         assert json.dumps(json.loads(raw), indent=2, allow_nan=False) + "\n" == page_under_test.json_text
@@ -266,8 +270,6 @@ def test_page_shows_the_report(browser, page_under_test):
             listed = [[r["id"], r["status"]] for r in profile["requirements"]
                       if not (r["id"].startswith("check.") and r["status"] == "pass")]
             assert shown == listed
-    finally:
-        tab.close()
 
 
 def test_live_audit_fills_the_first_screen(live):
@@ -278,9 +280,8 @@ def test_live_audit_fills_the_first_screen(live):
 
 @pytest.mark.parametrize("width", [390, 1280])
 def test_page_fits_and_is_captured(browser, page_under_test, shots, width):
-    loaded = load(browser, page_under_test, width)
-    tab = loaded.page
-    try:
+    with load(browser, page_under_test, width) as loaded:
+        tab = loaded.page
         assert tab.evaluate("document.documentElement.scrollWidth") <= width
         # Nor does any box scroll sideways inside the page (tables stack on a phone).
         sideways = "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).length"
@@ -289,14 +290,11 @@ def test_page_fits_and_is_captured(browser, page_under_test, shots, width):
         tab.screenshot(path=str(path), full_page=True)
         print(f"screenshot: {path}")
         assert path.stat().st_size > 0
-    finally:
-        tab.close()
 
 
 def test_page_prints(browser, page_under_test):
-    loaded = load(browser, page_under_test)
-    tab = loaded.page
-    try:
+    with load(browser, page_under_test) as loaded:
+        tab = loaded.page
         tab.emulate_media(media="print")
         # No dark background anywhere in print: every background is light (or none).
         dark = tab.evaluate("""() => [...document.querySelectorAll('*')].map(e => getComputedStyle(e).backgroundColor)
@@ -305,14 +303,11 @@ def test_page_prints(browser, page_under_test):
         assert dark == 0
         pdf = tab.pdf()
         assert pdf.startswith(b"%PDF") and len(pdf) > 1000
-    finally:
-        tab.close()
 
 
 def test_hostile_strings_render_inert(browser, hostile):
-    loaded = load(browser, hostile)
-    tab = loaded.page
-    try:
+    with load(browser, hostile) as loaded:
+        tab = loaded.page
         assert loaded.requests == [hostile.html.as_uri()] and loaded.errors == []
         assert tab.locator("img").count() == 0
         assert tab.eval_on_selector_all("script", "els => els.map(e => e.type)") == ["application/json"]
@@ -320,5 +315,3 @@ def test_hostile_strings_render_inert(browser, hostile):
         for string in HOSTILE:
             assert string in text
         assert json.loads(tab.eval_on_selector("#auditor-report", "e => e.textContent")) == hostile.report
-    finally:
-        tab.close()
