@@ -15,15 +15,11 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from auditor.decisions.recommendation import RESEARCH_CASE
-from nvml_fake import fake_nvml_dir  # noqa: F401  (fixture)
-from simulated_machines import MACHINES
-from test_simulated_machines import machine_env
 
 ROOT = Path(__file__).resolve().parents[1]
 APPLE = ROOT / "tests" / "snapshots" / "apple-m2-pro-macos14.json"
@@ -134,20 +130,11 @@ VERDICTS = {
 
 
 @pytest.fixture(scope="module")
-def snapshots(tmp_path_factory, fake_nvml_dir) -> dict[str, Path]:  # noqa: F811
-    """A snapshot per simulated machine, from one full audit each, plus the Apple silicon one."""
-    def audit(machine) -> Path:
-        work = tmp_path_factory.mktemp(machine.name)
-        snapshot = work / "snapshot.json"
-        result = run("audit", "--root", str(machine.build(work / "root")), "--save-snapshot", str(snapshot),
-                     "--format", "json", env=machine_env(machine, work, fake_nvml_dir))
-        assert result.returncode in (0, 1), result.stderr
-        return snapshot
-
-    # Two at a time: an audit waits on its framework children about as long as it computes.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        saved = dict(zip((machine.name for machine in MACHINES), pool.map(audit, MACHINES)))
-    return {**saved, APPLE.stem: APPLE}
+def snapshots(simulated_audits) -> dict[str, Path]:
+    """A snapshot per simulated machine, from its one full audit (conftest), plus the Apple silicon one."""
+    for name, audited in simulated_audits.items():
+        assert audited.result.returncode in (0, 1), (name, audited.result.stderr)
+    return {**{name: audited.snapshot for name, audited in simulated_audits.items()}, APPLE.stem: APPLE}
 
 
 def run(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

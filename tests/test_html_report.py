@@ -22,10 +22,7 @@ from typing import Iterator
 
 import pytest
 
-import nvml_fake
 from conftest import run_auditor
-from nvml_fake import nvml_env
-from simulated_machines import MACHINES
 
 from auditor.names import DISPLAY_NAMES
 from auditor.peaks import throughput_figures
@@ -39,7 +36,6 @@ from auditor.snapshot_file import load_snapshot
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = ("<script>alert(1)</script>", "</script><img src=x onerror=alert(1)>")
-fake_nvml_dir = nvml_fake.fake_nvml_dir  # the session fixture, visible in this module
 EMBEDDED = re.compile(r'<script type="application/json" id="auditor-report">(.*?)</script>', re.S)
 
 
@@ -102,15 +98,12 @@ def live(work) -> Page:
 
 
 @pytest.fixture(scope="module")
-def h100_snapshot(work, fake_nvml_dir) -> Path:
+def h100_snapshot(simulated_audits) -> Path:
     """tests/simulated_machines.py's 8x H100 node, audited in full (the real frameworks meet
-    the simulated GPUs); its snapshot is what the pages replay."""
-    machine = next(m for m in MACHINES if m.name == "h100-node")
-    root, snapshot = machine.build(work / "h100-root"), work / "h100-snapshot.json"
-    env = {**nvml_env(machine.nvml, work), **machine.env}
-    result = run_auditor("audit", "--root", str(root), "--format", "json", "--save-snapshot", str(snapshot), env=env)
-    assert result.returncode in (0, 1), result.stderr
-    return snapshot
+    the simulated GPUs; conftest's one audit of it); its snapshot is what the pages replay."""
+    audited = simulated_audits["h100-node"]
+    assert audited.result.returncode in (0, 1), audited.result.stderr
+    return audited.snapshot
 
 
 @pytest.fixture(scope="module")

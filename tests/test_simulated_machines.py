@@ -7,14 +7,12 @@ replaying it, so every format is checked against the same facts.
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
 
 from conftest import run_auditor
-from nvml_fake import fake_nvml_dir, nvml_env  # noqa: F401  (fixture)
-from simulated_machines import MACHINES, SimulatedMachine
+from simulated_machines import MACHINES
 
 _BOX = re.compile(r"[│╭╮╰╯─┃┏┓┗┛━┡┩┠┨╇┯┷┼┿╋┳┻┣┫]")
 
@@ -33,22 +31,11 @@ def flatten(text: str) -> str:
     return " ".join(_BOX.sub(" ", text).split())
 
 
-def machine_env(machine: SimulatedMachine, tmp_path, fake_nvml_dir) -> dict:
-    env = nvml_env(machine.nvml, tmp_path) if machine.nvml else {
-        key: value for key, value in os.environ.items() if key != "FAKE_NVML_MACHINE"}
-    site = machine.site_packages(tmp_path / "site-packages")
-    if site:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
-    return {**env, **machine.env}
-
-
 @pytest.mark.parametrize("machine", MACHINES, ids=lambda machine: machine.name)
-def test_simulated_machine_in_every_format(machine, tmp_path, fake_nvml_dir):
-    root = machine.build(tmp_path / "root")
-    env = machine_env(machine, tmp_path, fake_nvml_dir)
-    snapshot = tmp_path / "snapshot.json"
+def test_simulated_machine_in_every_format(machine, simulated_audits):
     # A full audit: the real torch, TensorFlow and JAX of this machine meet the simulated hardware.
-    result = run_auditor("audit", "--root", str(root), "--format", "json", "--save-snapshot", str(snapshot), env=env)
+    audited = simulated_audits[machine.name]
+    result, snapshot, env = audited.result, audited.snapshot, audited.env
     assert result.returncode in (0, 1), result.stderr
     assert "Traceback" not in result.stderr
     report = json.loads(result.stdout)
