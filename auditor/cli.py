@@ -70,8 +70,9 @@ def _shared_options(command):
         click.option("--timeout", "timeout_s", type=_SECONDS, default=None, metavar="SECONDS",
                      help="Deadline in seconds for each framework probe (default 120)."),
         click.option("--python", "python_ref", metavar="PATH", default=None,
-                     help="Audit the Python environment at PATH: an interpreter, a virtual environment's directory "
-                          "or a conda prefix (default: $AUDITOR_PYTHON, else the interpreter the auditor runs in)."),
+                     help="Audit the Python environment at PATH: an interpreter (or a command on PATH, such as "
+                          "python3.9), a virtual environment's directory or a conda prefix (default: $AUDITOR_PYTHON, "
+                          "else the interpreter the auditor runs in)."),
         click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                      help="Read /proc, /sys, /dev, /etc and /opt under DIR instead of / (for tests and chroots)."),
         click.option("--snapshot", "snapshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,

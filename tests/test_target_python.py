@@ -245,6 +245,17 @@ def test_auditor_python_in_the_environment_chooses_the_target_and_a_replay_ignor
         "auditor: error: --snapshot replays saved facts and cannot be combined with --python")
 
 
+def test_a_bare_name_is_the_interpreter_a_shell_would_run(home, tmp_path):
+    commands = tmp_path / "bin"
+    commands.mkdir()
+    (commands / "python3-project").symlink_to(BASE_PYTHON)
+    report = home.audit_json("--quick", "--python", "python3-project",
+                             env={"PATH": f"{commands}{os.pathsep}{home.env['PATH']}"})
+    python = report["machine"]["python"]
+    assert python["executable"] == str(commands / "python3-project")
+    assert python["version"] == ".".join(map(str, sys.version_info[:3])) and python["environment"] == "system"
+
+
 def test_every_format_names_the_audited_interpreter(home, tmp_path):
     project = home.path / "proj" / ".venv"
     saved = tmp_path / "snapshot.json"

@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,10 +59,12 @@ def own_interpreter() -> Interpreter:
 
 
 def find_interpreter(reference: str, environ: Optional[Mapping[str, str]] = None) -> Interpreter:
-    """The interpreter that ``reference`` names: an interpreter's path, a virtual environment's
-    directory or a conda environment's prefix. InputError, in one line, when it names none that
-    the auditor can audit."""
+    """The interpreter that ``reference`` names: an interpreter's path or a command on PATH
+    (`python3.9`), a virtual environment's directory or a conda environment's prefix. InputError,
+    in one line, when it names none that the auditor can audit."""
     given = Path(os.path.expanduser(reference))
+    if not os.path.lexists(given) and os.sep not in reference:
+        given = Path(shutil.which(reference) or given)  # a bare name, as a shell would run it
     executable = _executable_in(given) if given.is_dir() else given
     if not os.path.lexists(executable):
         raise InputError(f"--python {reference}: no such file or directory")
