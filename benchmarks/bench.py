@@ -34,10 +34,12 @@ import time
 from pathlib import Path
 
 PYTHON = sys.executable
-# Run the CLI in-process under a wrapper that reports the main process's own peak RSS.
+# Run the CLI in-process under a wrapper that reports the main process's own peak RSS: VmHWM,
+# since Linux carries ru_maxrss across execve and would report the spawning process's peak.
 PEAK_RSS_WRAPPER = (
-    "import atexit, resource, sys\n"
-    "atexit.register(lambda: print(f'PEAK_RSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr))\n"
+    "import atexit, sys\n"
+    "def peak(): return next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+    "atexit.register(lambda: print(f'PEAK_RSS_KB={peak()}', file=sys.stderr))\n"
     "from auditor.cli import main\n"
     "main(['audit', '--format', 'json'])\n"
 )

@@ -117,9 +117,11 @@ def test_a_real_time_signal_is_a_crash_naming_it(tmp_path):
 # --- bounded output ------------------------------------------------------------------------
 
 # A driver process stands in for the auditor, so that its peak memory is the parent's own
-# (the test process's would include pytest and everything it imported).
+# (the test process's would include pytest and everything it imported). The peak is VmHWM,
+# which belongs to the driver's own address space: Linux carries ru_maxrss across execve, so
+# after subprocess's vfork it would report the pytest process's peak instead.
 DRIVER = """
-    import json, os, resource, sys, time
+    import json, os, sys, time
     from auditor.probes.child import RunningChild
 
     outcomes = {}
@@ -127,7 +129,9 @@ DRIVER = """
         started = time.monotonic()
         outcome = RunningChild(module, 60, dict(os.environ)).wait()
         outcomes[module] = [outcome.status, outcome.reason, round(time.monotonic() - started, 2)]
-    print(json.dumps({"outcomes": outcomes, "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    with open("/proc/self/status") as status:
+        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({"outcomes": outcomes, "max_rss_kib": peak_kib}))
 """
 FLOOD = """
     import json, os
