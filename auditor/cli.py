@@ -74,7 +74,8 @@ def _shared_options(command):
                           "python3.9), a virtual environment's directory or a conda prefix (default: $AUDITOR_PYTHON, "
                           "else the interpreter the auditor runs in)."),
         click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-                     help="Read /proc, /sys, /dev, /etc and /opt under DIR instead of / (for tests and chroots)."),
+                     help="Read /proc, /sys, /dev, /etc and /opt under DIR instead of / (for tests, chroots, and a "
+                          "container that mounts the host's / somewhere; default: $AUDITOR_ROOT, else /)."),
         click.option("--snapshot", "snapshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Replay a saved snapshot (or JSON report) through the checks instead of probing."),
         click.option("--save-snapshot", "save_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -88,7 +89,8 @@ def _shared_options(command):
 
 
 @cli.command()
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "html", "nfd"]),
+              default="text",
               show_default=True, help="Report format.")
 @_output_option
 @click.option("--quick", is_flag=True, help="Read package metadata only; import no framework.")
@@ -112,7 +114,6 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
     """
     from auditor.checks.base import SEVERITY_RANK
     from auditor.config import resolve
-    from auditor.probes.fsroot import FsRoot
     from auditor.probes.registry import EXPORT_PATHS
     from auditor.probes.runner import ProbeOptions
     from auditor.redact import redact_identity
@@ -131,7 +132,7 @@ def audit(output_format: str, output: Optional[Path], quick: bool, deep: bool, f
     else:
         if quick and deep:
             raise InputError("--quick imports no framework and --deep runs the slowest proofs; choose one")
-        options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), quick=quick, deep=deep,
+        options = ProbeOptions(root=_probed_root(root), quick=quick, deep=deep,
                                exports=frozenset(EXPORT_PATHS if deep else ()), framework_deadline_s=timeout_s,
                                python=_audited_python(python_ref))
         snapshot = _collect_with_progress(options)
@@ -183,10 +184,9 @@ def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Pa
     Exit 0 when every profile is ready, 1 when one is not, 2 on input errors, 3 on internal errors.
     """
     from auditor.config import resolve
-    from auditor.probes.fsroot import FsRoot
     from auditor.probes.runner import ProbeOptions
     from auditor.profiles.loader import load_profile
-    from auditor.profiles.needs import export_paths, needs_deep_proofs
+    from auditor.profiles.needs import export_paths, needs_collective_proof, needs_deep_proofs
     from auditor.decisions.verdict import STATUS_RANK, CheckReport
     from auditor.redact import redact_identity
     from auditor.render import CHECK_FORMATS
@@ -206,7 +206,8 @@ def check(profile_refs: tuple[str, ...], output_format: str, output: Optional[Pa
         _refuse_probing_flags(("--timeout", timeout_s), ("--root", root), ("--python", python_ref))
         snapshot = load_snapshot(snapshot_path)
     else:
-        options = ProbeOptions(root=FsRoot(root) if root else FsRoot(), deep=needs_deep_proofs(profiles),
+        options = ProbeOptions(root=_probed_root(root), deep=needs_deep_proofs(profiles),
+                               collectives=needs_collective_proof(profiles),
                                exports=export_paths(profiles), framework_deadline_s=timeout_s,
                                python=_audited_python(python_ref))
         snapshot = _collect_with_progress(options)
@@ -265,13 +266,178 @@ def show_profile(profile: str) -> int:
     return ExitCode.OK
 
 
+def _fleet_options(command):
+    """The options `fleet --ray` and `fleet merge` share: the goals each node is judged on, the
+    checks, the report."""
+    for option in reversed((
+        click.option("--goal", "goal_refs", multiple=True, metavar="NAME|PATH",
+                     help="Judge every node on this goal: a built-in profile, a profile file, or `all` (repeatable). "
+                          "Default: the built-in goals that apply to at least one node."),
+        click.option("--profile", "profile_refs", multiple=True, metavar="NAME|PATH",
+                     help="Judge every node on this profile, as `auditor check --profile` would (repeatable)."),
+        click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "html"]),
+                     default="text",
+                     show_default=True, help="Report format."),
+        _output_option,
+        click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
+                     help="Exit 1 when a fleet finding, or a node's own finding, of this severity or worse is found; "
+                          "default: the config file's fail-on, else error."),
+        click.option("--select", multiple=True, metavar="CODES",
+                     help="Run only the checks (the nodes' and the fleet's FLT ones) whose code starts with one of "
+                          "CODES."),
+        click.option("--ignore", multiple=True, metavar="CODES", help="Skip the checks whose code starts with one of CODES."),
+        click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     default=None, help="Read [tool.auditor] settings from FILE instead of the nearest pyproject.toml."),
+    )):
+        command = option(command)
+    return command
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--ray", "ray_address", metavar="ADDRESS|auto", default=None,
+              help="Audit every alive node of the Ray cluster at ADDRESS (auto: the cluster this machine is in), "
+                   "each on its node. Needs the [ray] extra.")
+@click.option("--deep", is_flag=True, help="Run each node's slow proofs and export paths too, and the all_reduce "
+                                           "proof across the nodes.")
+@click.option("--collective", is_flag=True, help="Prove an all_reduce across the nodes (one torch.distributed rank "
+                                                 "per node; NCCL on GPU nodes, else gloo), without the rest of --deep.")
+@click.option("--timeout", "timeout_s", type=_SECONDS, default=None, metavar="SECONDS",
+              help="Deadline in seconds for each framework probe on each node (default 120).")
+@click.option("--node-timeout", "node_timeout_s", type=_SECONDS, default=None, metavar="SECONDS",
+              help="Deadline in seconds for each node's whole audit (default 300, 900 with --deep); a node past it "
+                   "is a row with its reason.")
+@click.option("--save-snapshots", "snapshots_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also save each node's snapshot as DIR/NODE.json, for `auditor fleet merge DIR` later.")
+@_fleet_options
+@click.pass_context
+def fleet(ctx: click.Context, ray_address: Optional[str], deep: bool, collective: bool, timeout_s: Optional[float],
+          node_timeout_s: Optional[float], snapshots_dir: Optional[Path], **report_options) -> int:
+    """Audit many machines into one fleet report: every node's verdicts side by side, the nodes grouped
+    by configuration, and the skew that breaks distributed jobs (FLT checks).
+
+    `auditor fleet --ray ADDRESS` audits a Ray cluster; `auditor fleet merge FILES...|DIR` merges the
+    snapshots any other engine saved (Slurm's srun, a Kubernetes DaemonSet).
+    """
+    if ctx.invoked_subcommand is not None:
+        if ray_address or deep or collective or timeout_s or node_timeout_s or snapshots_dir:
+            raise InputError("--ray, --deep, --collective, --timeout, --node-timeout and --save-snapshots go with "
+                             "`auditor fleet --ray`, not with `fleet merge`")
+        ctx.obj = report_options
+        return ExitCode.OK
+    if not ray_address:
+        raise InputError("say which fleet: `auditor fleet --ray ADDRESS|auto`, or `auditor fleet merge FILES...|DIR` "
+                         "for saved snapshots")
+    from auditor.fleet import ray_cluster
+    from auditor.fleet.ray_collective import prove_across
+    from auditor.profiles.needs import export_paths, needs_deep_proofs
+
+    settings, goals, targets = _fleet_setup(report_options)
+    deep = deep or (goals is not None and (needs_deep_proofs(goals) or bool(export_paths(goals))))
+    snapshot_targets = _snapshots_directory(snapshots_dir)
+    ray = ray_cluster.connect(ray_address)
+    try:
+        nodes = ray_cluster.alive_nodes(ray)
+        deadline_s = node_timeout_s or (900.0 if deep else 300.0)
+        results = ray_cluster.audit_nodes(ray, nodes, ray_cluster.audit_arguments(deep, timeout_s), deadline_s)
+        proof = None
+        if deep or collective:
+            proof = prove_across(ray, nodes, {r.name: r.snapshot for r in results if r.snapshot is not None},
+                                 timeout_s or 120.0)
+    finally:
+        ray.shutdown()
+    if snapshot_targets is not None:
+        _save_node_snapshots(snapshot_targets, results)
+    return _fleet_report(results, f"the Ray cluster at {ray_address}", settings, goals, targets, report_options, proof)
+
+
+@fleet.command("merge")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="FILES...|DIR")
+@_fleet_options
+@click.pass_obj
+def fleet_merge(fleet_options: dict, paths: tuple[Path, ...], **report_options) -> int:
+    """The fleet report from saved snapshots (or JSON reports), one per node: the files named, and the
+    *.json files in each directory named. A file that cannot be read is its node's row."""
+    from auditor.fleet.merge import merge_files, snapshot_files
+
+    # `fleet --format json merge DIR` and `fleet merge --format json DIR` mean the same; merge's own wins.
+    options = {key: value if value not in (None, ()) else fleet_options.get(key) for key, value in report_options.items()}
+    settings, goals, targets = _fleet_setup(options)
+    files = snapshot_files(paths)
+    return _fleet_report(merge_files(files), f"{len(files)} snapshot file{'s' if len(files) != 1 else ''}",
+                         settings, goals, targets, options)
+
+
+def _fleet_setup(options: dict):
+    """Settings, goals and the report's target, each checked before any node is asked anything."""
+    from auditor.config import resolve
+    from auditor.profiles.loader import load_profile
+
+    settings = resolve(options["config_path"], options["select"] or (), options["ignore"] or (), options["fail_on"])
+    goals = _goals(options["goal_refs"] or ())
+    profiles = [load_profile(reference, Path.cwd(), "--profile") for reference in options["profile_refs"] or ()]
+    if profiles:
+        goals = (goals or []) + [p for p in profiles if p.name not in {g.name for g in goals or []}]
+    report_target, _ = _open_outputs(options["output"], None)
+    return settings, goals, report_target
+
+
+def _snapshots_directory(directory: Optional[Path]):
+    if directory is None:
+        return None
+    if not directory.is_dir():
+        raise InputError(f"--save-snapshots {directory}: no such directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(f"--save-snapshots {directory}: the directory is not writable")
+    return directory
+
+
+def _save_node_snapshots(directory: Path, results) -> None:
+    from auditor.output import open_output
+    from auditor.snapshot_file import save_snapshot
+
+    for result in results:
+        if result.snapshot is not None:
+            name = "".join(c if c.isalnum() or c in "-_." else "_" for c in result.name).lstrip(".") or "node"
+            save_snapshot(open_output(directory / f"{name}.json"), result.snapshot)
+
+
+def _fleet_report(results, source: str, settings, goals, target, options: dict, collective=None) -> int:
+    from auditor.checks.base import SEVERITY_RANK
+    from auditor.pipeline import build_fleet_report
+    from auditor.render.fleet import FLEET_FORMATS, FleetTextRenderer
+
+    fleet = build_fleet_report(results, source, settings.selection, goals, collective)
+    output_format = options["output_format"] or "text"
+    renderer = (FleetTextRenderer(**_terminal(options["output"])) if output_format == "text"
+                else FLEET_FORMATS[output_format]())
+    _emit(renderer.render(fleet), target)
+    # A node's own error fails the fleet as it fails that node's audit.
+    worst = max([fleet.worst_severity(), *(SEVERITY_RANK["error"] if row.errors else SEVERITY_RANK["warning"]
+                                           if row.warnings else -1 for row in fleet.nodes)])
+    if settings.fail_on != "never" and worst >= SEVERITY_RANK[settings.fail_on]:
+        return ExitCode.FINDINGS
+    return ExitCode.OK
+
+
 def _open_outputs(output: Optional[Path], save_path: Optional[Path]):
     """The report's and the snapshot's targets, each known to be writable before any probing."""
     from auditor.output import check_stdout, open_output
 
     if output is None:
         check_stdout()
+    output, save_path = (_on_this_node(path) if path else None for path in (output, save_path))
     return (open_output(output) if output else None), (open_output(save_path) if save_path else None)
+
+
+def _on_this_node(path: Path) -> Path:
+    """%N in a file name becomes this machine's short host name, as in Slurm's file patterns: one
+    `srun --ntasks-per-node=1 auditor audit --save-snapshot snaps/snap-%N.json` saves one file per node
+    (srun itself expands %N only in its own --output and --error)."""
+    if "%N" not in str(path):
+        return path
+    import socket
+
+    return Path(str(path).replace("%N", socket.gethostname().split(".")[0]))
 
 
 def _audited_python(reference: Optional[str]):
@@ -281,6 +447,18 @@ def _audited_python(reference: Optional[str]):
 
     reference = reference or os.environ.get("AUDITOR_PYTHON") or None
     return find_interpreter(reference) if reference else own_interpreter()
+
+
+def _probed_root(root: Optional[Path]):
+    """Where the machine's files are read: --root, else $AUDITOR_ROOT (a standing setting, as
+    AUDITOR_PYTHON is: a Kubernetes pod that mounts the host's / at /host sets it once), else /."""
+    from auditor.probes.fsroot import FsRoot
+
+    if root is None and os.environ.get("AUDITOR_ROOT"):
+        root = Path(os.environ["AUDITOR_ROOT"])
+        if not root.is_dir():
+            raise InputError(f"AUDITOR_ROOT={root}: no such directory")
+    return FsRoot(root) if root else FsRoot()
 
 
 def _refuse_probing_flags(*flags: tuple[str, object]) -> None:
@@ -331,6 +509,59 @@ def _collect_with_progress(options):
             status.update(f"Probing frameworks... {', '.join(done)}")
 
         return collect_snapshot(options, on_progress)
+
+
+@cli.command()
+@click.argument("before", metavar="A")
+@click.argument("after", metavar="B")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="Report format.")
+@_output_option
+@click.option("--all", "show_all", is_flag=True,
+              help="List every other fact that differs, noise included (timestamps, free memory, clocks, UUIDs, "
+                   "probe and proof timings); without it they are counted.")
+@click.option("--goal", "goal_refs", multiple=True, metavar="NAME|PATH",
+              help="Compare this goal: a built-in profile, a profile file, or `all` for every built-in one "
+                   "(repeatable). Default: the built-in goals that apply to either machine.")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Run only the checks whose code starts with one of CODES (comma-separated, repeatable).")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Skip the checks whose code starts with one of CODES.")
+def diff(before: str, after: str, output_format: str, output: Optional[Path], show_all: bool,
+         goal_refs: tuple[str, ...], select: tuple[str, ...], ignore: tuple[str, ...]) -> int:
+    """Compare two audits: saved snapshots or JSON reports, or - for a fresh audit of this machine.
+
+    Both are judged by today's checks with the same goals. The verdicts that differ come first,
+    each with its cause; then the configuration that differs; then the other facts (--all).
+    Exit 0 when no verdict differs, 1 when one does, 2 on input errors.
+    """
+    from auditor.config import resolve
+    from auditor.decisions.diff import compare, goals_for_either
+    from auditor.pipeline import build_report
+    from auditor.probes.runner import ProbeOptions
+    from auditor.render.diff import DIFF_FORMATS
+    from auditor.render.diff_text import DiffTextRenderer
+    from auditor.snapshot_file import load_snapshot
+
+    if before == after == "-":
+        raise InputError("A and B are both -, one fresh audit of this machine; save one with "
+                         "`auditor audit --save-snapshot FILE` and compare it with -")
+    selection = resolve(None, select, ignore, None).selection
+    goals = _goals(goal_refs)
+    report_target, _ = _open_outputs(output, None)
+    # The files first: a bad one costs no audit.
+    files = {reference: load_snapshot(Path(reference)) for reference in (before, after) if reference != "-"}
+    fresh = (_collect_with_progress(ProbeOptions(root=_probed_root(None), python=_audited_python(None)))
+             if "-" in (before, after) else None)
+    snapshot_a, snapshot_b = (files.get(reference, fresh) for reference in (before, after))
+    if goals is None:
+        goals = goals_for_either(snapshot_a, snapshot_b)
+    result = compare(build_report(snapshot_a, selection, goals=goals), build_report(snapshot_b, selection, goals=goals),
+                     (before, after), with_noise=show_all)
+
+    renderer = (DiffTextRenderer(**_terminal(output), expanded=show_all) if output_format == "text"
+                else DIFF_FORMATS[output_format]())
+    _emit(renderer.render(result), report_target)
+    return ExitCode.FINDINGS if result.verdict_changes else ExitCode.OK
 
 
 @cli.command("checks")

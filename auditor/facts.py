@@ -24,7 +24,9 @@ figure needs to be judged against its device's peak: the CPU's clock, and for ea
 threads it ran with and whether it had the machine to itself, an NVIDIA GPU's default power limit, and when each probe started.
 1.7 added ``Snapshot.auditor_python``: the interpreter the auditor ran in, apart from
 ``machine.python``, the interpreter it audited (the same one unless --python named another; None
-before 1.7, when they were always the same).
+before 1.7, when they were always the same). 1.8 added the collective proofs, ``Snapshot.collectives``
+(None: none was run, as without --deep, distinct from [], run for no framework), and what judging them
+needs: an NVIDIA GPU's NVLinks and each GPU pair's peer-to-peer status.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-SCHEMA_VERSION = "1.7"
+SCHEMA_VERSION = "1.8"
 
 ProbeStatus = Literal["ok", "absent", "error", "timeout", "crashed", "skipped"]
 
@@ -198,9 +200,28 @@ class NvidiaGpu:
     # Why the clocks are held down now: "gpu_idle", "sw_power_cap", "hw_slowdown", "sw_thermal_slowdown"...
     # (NVML's clocks-event reason names); [] none active, None not read.
     clock_event_reasons: Optional[list[str]] = None
+    # NVLinks up, of the links the GPU has (nvmlDeviceGetNvLinkState per link); None: no NVLink, or not read.
+    nvlinks_active: Optional[int] = None
+    nvlinks_total: Optional[int] = None
     errors: list[str] = field(default_factory=list)  # queries the driver refused for this GPU
     # Queries whose text was not UTF-8: their fields hold it decoded with U+FFFD replacement characters.
     not_utf8: list[str] = field(default_factory=list)
+
+
+# nvmlGpuP2PStatus_t, as words; None where the driver did not answer.
+P2PStatus = Literal["ok", "chipset-not-supported", "gpu-not-supported", "topology-not-supported",
+                    "disabled-by-regkey", "not-supported", "unknown"]
+
+
+@dataclass
+class GpuPeerStatus:
+    """Whether two GPUs can reach each other's memory directly (peer to peer), as NVML says
+    (nvmlDeviceGetP2PStatus): reading over any path (PCIe or NVLink), and over NVLink."""
+
+    gpu: int
+    peer: int
+    read: Optional[P2PStatus] = None
+    nvlink: Optional[P2PStatus] = None
 
 
 @dataclass
@@ -217,6 +238,8 @@ class NvidiaFacts:
     errors: list[str] = field(default_factory=list)  # system-level queries the driver refused
     sources: dict[str, str] = field(default_factory=dict)
     not_utf8: list[str] = field(default_factory=list)  # system-level queries whose text was not UTF-8 (see NvidiaGpu)
+    # Each pair of GPUs among the first few (nvml_child.P2P_MAX_GPUS); None: not read (nvidia-smi answered).
+    p2p: Optional[list[GpuPeerStatus]] = None
 
 
 @dataclass
@@ -480,6 +503,46 @@ class ExportPath:
     non_finite: bool = False  # the target runtime's output held NaN or infinity (the path is broken)
 
 
+# --- collectives ----------------------------------------------------------------------
+
+
+@dataclass
+class CollectiveProof:
+    """One collective operation run across devices or processes, as a multi-GPU or multi-node job
+    runs it, and checked against its exact result.
+
+    Each rank contributes integer-valued float32 data that depends on its rank, so the sum is
+    exact: ``max_abs_error`` is 0 when the collective is right. ``seconds`` is one all_reduce of
+    ``bytes`` per rank, the median of several after a warm-up (for torch.distributed, the slowest
+    rank's); ``algbw_gbps`` is bytes / seconds and ``busbw_gbps`` the bus bandwidth as nccl-tests
+    computes it for all_reduce, algbw x 2(n-1)/n. A proof that is not ``ok`` names in ``error``
+    each rank that gave a wrong sum, hung or crashed (``failed_ranks``). ``skipped`` says why it
+    could not be tried (a torch built without torch.distributed): neither a pass nor a failure.
+    """
+
+    framework: str  # torch, jax, tensorflow
+    backend: str  # gloo, nccl, rccl (torch.distributed); xla:cpu, xla:cuda (JAX); ReductionToOneDevice, NcclAllReduce
+    world_size: int  # ranks (torch) or devices (JAX, TensorFlow) taking part
+    ok: bool
+    operation: str = "all_reduce"
+    devices: list[str] = field(default_factory=list)  # each rank's device, in rank order
+    dtype: str = "float32"
+    bytes: Optional[int] = None  # each rank's buffer: the size nccl-tests reports
+    max_abs_error: Optional[float] = None
+    seconds: Optional[float] = None
+    algbw_gbps: Optional[float] = None
+    busbw_gbps: Optional[float] = None
+    error: Optional[str] = None
+    failed_ranks: list[int] = field(default_factory=list)
+    skipped: Optional[str] = None
+    scope: Literal["local", "cluster"] = "local"  # local: processes or devices of this machine
+    nodes: list[str] = field(default_factory=list)  # the hosts of a cluster proof's ranks; empty for a local one
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok and not self.skipped
+
+
 # --- the snapshot --------------------------------------------------------------------
 
 
@@ -497,6 +560,7 @@ class Snapshot:
     mode: Literal["full", "quick", "deep"] = "full"
     unreadable_distributions: list[UnreadableDistribution] = field(default_factory=list)
     auditor_python: Optional[PythonFacts] = None  # the auditor's own interpreter; machine.python is the audited one
+    collectives: Optional[list[CollectiveProof]] = None  # None: not run (run under --deep)
 
     def probe(self, name: str) -> Optional[ProbeRun]:
         return next((run for run in self.probes if run.name == name), None)

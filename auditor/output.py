@@ -3,9 +3,10 @@
 Every target is opened, or tried, before anything is probed, so an audit never runs for
 minutes to fail at its last step. A regular file (or a name not yet taken) is written
 atomically: a temporary file beside it, renamed over it, so a failed run leaves no partial
-file. Anything else that already exists (a character device such as /dev/null, a FIFO,
-/dev/stdout, a symlink to one) is written in place: renaming over a device node would
-replace the node with a regular file.
+file. The temporary file's name starts with a dot, so a directory watcher that skips dot files
+(Kubernetes NFD's features.d, for `--format nfd`) never reads a half-written one. Anything else
+that already exists (a character device such as /dev/null, a FIFO, /dev/stdout, a symlink to
+one) is written in place: renaming over a device node would replace the node with a regular file.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def _try_a_temporary_file(target: OutputTarget) -> None:
     if not parent.is_dir():
         raise InputError(f"cannot write the report to {target.path}: directory {parent} does not exist")
     try:
-        fd, temporary = tempfile.mkstemp(dir=parent, prefix=f".{target.resolved.name}.", suffix=".tmp")
+        fd, temporary = _create_temporary_file(target.resolved)
     except OSError as exc:
         raise InputError(f"cannot write the report to {target.path}: cannot create a file in {parent} "
                          f"({exc.strerror})") from None
@@ -104,11 +105,17 @@ def _try_a_temporary_file(target: OutputTarget) -> None:
     os.unlink(temporary)
 
 
+def _create_temporary_file(path: Path) -> tuple[int, str]:
+    """A new, empty file beside ``path`` to be renamed over it: ``.NAME.XXXXXXXX.tmp``, a dot
+    name (see the module's docstring); its descriptor and path."""
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+
 def _replace_atomically(target: OutputTarget, data: bytes) -> None:
     path = target.resolved
     message = f"cannot write the report to {target.path}"
     try:
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, temporary = _create_temporary_file(path)
     except OSError as exc:
         raise OutputError(f"{message}: {exc.strerror}") from None
     try:

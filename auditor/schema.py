@@ -2,13 +2,15 @@
 
 The committed file auditor/schemas/report-v1.json is what users validate against; a test
 regenerates it and fails when the two differ, so the schema cannot drift from the code.
-Regenerate with: python -m auditor.schema > auditor/schemas/report-v1.json
+Regenerate with: python -m auditor.schema > auditor/schemas/report-v1.json, and the fleet report's
+with: python -m auditor.schema fleet > auditor/schemas/fleet-v1.json
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import types
 import typing
 from importlib import resources
@@ -16,10 +18,12 @@ from typing import Any, Literal
 
 from auditor.checks.base import Finding
 from auditor.facts import SCHEMA_VERSION, Snapshot
+from auditor.decisions.fleet import FLEET_SCHEMA_VERSION, FleetReport
 from auditor.decisions.readiness import Readiness, Recommendation
 from auditor.peaks import ThroughputFigure
 
 SCHEMA_ID = "https://ml-env-auditor.invalid/schemas/report-v1.json"
+FLEET_SCHEMA_ID = "https://ml-env-auditor.invalid/schemas/fleet-v1.json"
 _SCALARS = {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"}, bool: {"type": "boolean"}}
 
 
@@ -74,13 +78,35 @@ def report_schema() -> dict[str, Any]:
     }
 
 
-def render_schema() -> str:
-    return json.dumps(report_schema(), indent=2) + "\n"
+def fleet_schema() -> dict[str, Any]:
+    """`auditor fleet --format json`: the fleet report."""
+    defs: dict[str, Any] = {}
+    top = _object_schema(FleetReport, defs)
+    top["properties"]["schema_version"] = {"type": "string",
+                                           "pattern": rf"^{FLEET_SCHEMA_VERSION.split('.')[0]}\.\d+$"}
+    top.pop("description", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": FLEET_SCHEMA_ID,
+        "title": "auditor fleet report",
+        "description": ("Every node of a fleet side by side (its verdicts, or why it was not audited), the nodes "
+                        "grouped by configuration, and the fleet's own findings (FLT). schema_version MAJOR changes "
+                        "only when a field is removed or changes type or meaning; readers must ignore unknown keys."),
+        **top,
+        "$defs": dict(sorted(defs.items())),
+    }
 
 
-def published_schema() -> str:
-    return resources.files("auditor").joinpath("schemas/report-v1.json").read_text(encoding="utf-8")
+SCHEMAS = {"report": (report_schema, "schemas/report-v1.json"), "fleet": (fleet_schema, "schemas/fleet-v1.json")}
 
 
-if __name__ == "__main__":
-    print(render_schema(), end="")
+def render_schema(kind: str = "report") -> str:
+    return json.dumps(SCHEMAS[kind][0](), indent=2) + "\n"
+
+
+def published_schema(kind: str = "report") -> str:
+    return resources.files("auditor").joinpath(SCHEMAS[kind][1]).read_text(encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m auditor.schema [report|fleet]
+    print(render_schema(*sys.argv[1:2]), end="")

@@ -29,6 +29,11 @@ def load_snapshot(path: Path) -> Snapshot:
             raw = file.read(SNAPSHOT_LIMIT_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read snapshot {path}: {exc.strerror}") from None
+    return parse_snapshot(raw, path)
+
+
+def parse_snapshot(raw: bytes, path: object) -> Snapshot:
+    """A snapshot from the bytes of a file, or of a fleet node's answer; ``path`` names it in errors."""
     if len(raw) > SNAPSHOT_LIMIT_BYTES:
         raise InputError(f"snapshot {path} is larger than {SNAPSHOT_LIMIT_BYTES >> 20} MiB; a snapshot is a few hundred KiB")
     try:

@@ -228,6 +228,6 @@ def test_text_shows_what_failed_with_its_evidence_and_fix(tmp_path):
             "none)\n       fix: Give the job at least 4 CPUs") in text
     assert "  FAIL accelerator  At least 1 GPU (NVIDIA or AMD) with 16 GiB of memory" in text
     assert "\n       0 of the required 1 GPU (NVIDIA or AMD) found\n" in text
-    assert "  54 other counted checks ran and found nothing" in text
+    assert "  57 other counted checks ran and found nothing" in text
     assert text.rstrip().endswith("3 profile(s) checked: 2 ready, 1 not ready.")
     assert "\x1b[" not in text

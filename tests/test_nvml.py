@@ -205,6 +205,53 @@ def test_a_failed_system_query_leaves_its_field_none_and_says_why(h100):
     assert facts.driver_version == "570.86.15" and len(facts.gpus) == 8
 
 
+# --- NVLink and peer to peer --------------------------------------------------------
+
+
+def test_nvlinks_and_peer_to_peer_status_of_each_gpu_pair(fake_nvml_dir, tmp_path):
+    description = "\n".join([
+        "driver 570.86.15",
+        gpu_line(name="NVIDIA H100 80GB HBM3", uuid=h100_uuid(0), nvlinks=18),
+        gpu_line(name="NVIDIA H100 80GB HBM3", uuid=h100_uuid(1), nvlinks=12, nvlink_max=18),  # six links down
+        gpu_line(name="NVIDIA L4", uuid="GPU-0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"),  # PCIe only: no NVLink
+        "p2p gpu=0 peer=1 read=0 nvlink=0",
+        "p2p gpu=2 peer=0 read=3 nvlink=5",  # IOH_TOPOLOGY_NOT_SUPPORTED, NOT_SUPPORTED
+        # GPUs 1 and 2: not described, so the driver answers NOT_SUPPORTED for both capabilities
+    ]) + "\n"
+    facts = ok_facts(run_probe(without_nvidia_smi(nvml_env(description, tmp_path, log=True), tmp_path)))
+
+    assert [(gpu.nvlinks_active, gpu.nvlinks_total) for gpu in facts.gpus] == [(18, 18), (12, 18), (None, None)]
+    assert [(pair.gpu, pair.peer, pair.read, pair.nvlink) for pair in facts.p2p] == [
+        (0, 1, "ok", "ok"), (0, 2, "topology-not-supported", "not-supported"), (1, 2, None, None)]
+    assert facts.errors == [] and all(gpu.errors == [] for gpu in facts.gpus)  # not supported is no failure
+    assert facts.sources["p2p"].startswith("nvmlDeviceGetP2PStatus")
+    # Link by link up to the last one each GPU has; the L4 answers NOT_SUPPORTED for its first.
+    assert calls(tmp_path).count("nvmlDeviceGetNvLinkState") == 19 + 19 + 1
+    assert calls(tmp_path).count("nvmlDeviceGetP2PStatus") == 3 * 2
+
+
+def test_a_node_without_nvlink_or_p2p_answers_reads_as_unknown(h100):
+    facts = h100()
+
+    assert all((gpu.nvlinks_active, gpu.nvlinks_total) == (None, None) for gpu in facts.gpus)
+    assert len(facts.p2p) == 8 * 7 // 2
+    assert all((pair.read, pair.nvlink) == (None, None) for pair in facts.p2p)
+    assert facts.errors == [] and all(gpu.errors == [] for gpu in facts.gpus)
+
+
+def test_refused_nvlink_and_p2p_queries_are_recorded_and_a_lost_gpu_has_no_pairs(h100):
+    facts = h100("fail gpu=2 nvmlDeviceGetNvLinkState=999\n"
+                 "fail gpu=0 nvmlDeviceGetP2PStatus=999\n"  # asked about GPU 0 first: its pairs
+                 "fail gpu=1 nvmlDeviceGetHandleByIndex=15\n")
+
+    assert facts.gpus[2].errors == ["nvmlDeviceGetNvLinkState(link 0): Unknown Error"]
+    assert facts.gpus[2].nvlinks_active is None
+    assert facts.errors == [f"nvmlDeviceGetP2PStatus(0, {peer}, {index}): Unknown Error"
+                            for peer in range(2, 8) for index in ("READ", "NVLINK")]
+    assert {(pair.gpu, pair.peer) for pair in facts.p2p} == {
+        (gpu, peer) for gpu in range(8) for peer in range(gpu + 1, 8) if 1 not in (gpu, peer)}
+
+
 # --- nvmlInit fails -------------------------------------------------------------------
 
 
@@ -240,6 +287,7 @@ def test_nvml_init_error_falls_back_to_nvidia_smi(fake_nvml_dir, tmp_path):
     assert gpu0.default_power_limit_watts == gpu1.default_power_limit_watts == 400.0
     assert facts.sources["gpus.default_power_limit_watts"] == "nvidia-smi --query-gpu=power.default_limit (W)"
     assert gpu1.memory_free_bytes == 80879 * MIB
+    assert facts.p2p is None and gpu0.nvlinks_active is None  # nvidia-smi's answers hold neither: not read
 
 
 def test_hanging_nvidia_smi_is_killed_at_the_fallback_deadline(fake_nvml_dir, tmp_path):

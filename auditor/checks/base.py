@@ -45,7 +45,8 @@ class Check:
     explanation: str
     fix: str  # what to do about it in general; each Hit's own fix fills in this machine's values
     example: str  # the finding on a real machine: its title line, then one evidence line
-    evaluate: Callable[[Snapshot], Iterable[Hit]]
+    evaluate: Callable[[Snapshot], Iterable[Hit]]  # a fleet check's takes the fleet (checks/fleet.py)
+    scope: Literal["machine", "fleet"] = "machine"  # fleet: compares the nodes of `auditor fleet`
 
     def run(self, snapshot: Snapshot) -> list[Finding]:
         return [Finding(self.code, self.name, self.severity, hit.title, hit.evidence, hit.fix, hit.framework)
@@ -55,7 +56,8 @@ class Check:
 REGISTRY: list[Check] = []
 
 
-def check(code: str, name: str, severity: Severity, summary: str, explanation: str, *, fix: str, example: str):
+def check(code: str, name: str, severity: Severity, summary: str, explanation: str, *, fix: str, example: str,
+          scope: Literal["machine", "fleet"] = "machine"):
     """Register the decorated function as the evaluation of a new check.
 
     `auditor explain` shows `fix` and `example` beside the summary and explanation, so a check
@@ -70,7 +72,7 @@ def check(code: str, name: str, severity: Severity, summary: str, explanation: s
         example_lines = example.split("\n")
         if len(example_lines) != 2 or not all(line.strip() for line in example_lines):
             raise ValueError(f"check {code}'s example must be its title line, then one evidence line")
-        REGISTRY.append(Check(code, name, severity, summary, explanation, fix, example, evaluate))
+        REGISTRY.append(Check(code, name, severity, summary, explanation, fix, example, evaluate, scope))
         return evaluate
 
     return register

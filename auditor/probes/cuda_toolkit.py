@@ -17,7 +17,9 @@ from auditor.probes.base import ProbeAbsent, ProbeContext
 
 NVCC_DEADLINE_S = 10.0  # for nvcc --version and ldconfig -p alike
 _LDCONFIG_OUTPUT_LIMIT = 16 << 20  # the ld.so cache lists every library on the machine: often MiBs
-_LIBRARIES = ("libcudart.so", "libcudnn.so", "libcublas.so", "libnccl.so")
+# libnccl-net.so is NCCL's network plugin (AWS OFI, InfiniBand SHARP...), which NCCL dlopens by that
+# unversioned name for traffic between nodes; without it NCCL falls back to its sockets.
+_LIBRARIES = ("libcudart.so", "libcudnn.so", "libcublas.so", "libnccl.so", "libnccl-net.so")
 
 
 def collect_cuda_toolkit(ctx: ProbeContext) -> CudaToolkitFacts:
@@ -53,7 +55,8 @@ def _loader_libraries(ctx: ProbeContext) -> dict[str, str]:
         cache = processes.output_of([ldconfig, "-p"], NVCC_DEADLINE_S, _LDCONFIG_OUTPUT_LIMIT)
         for line in cache.splitlines():
             name, _, path = line.strip().partition(" => ")
-            stem = next((lib for lib in _LIBRARIES if name.startswith(lib + ".")), None)
+            # "libnccl.so.2 (libc6,x86-64)", or unversioned: "libnccl-net.so (libc6,x86-64)"
+            stem = next((lib for lib in _LIBRARIES if name.startswith((lib + ".", lib + " "))), None)
             if stem and stem not in found:
                 found[stem] = path.strip()
     return {stem: path for stem, path in sorted(found.items())}

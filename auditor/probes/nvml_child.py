@@ -67,7 +67,14 @@ _GPU_FIELDS = ("index", "name", "uuid", "brand", "architecture", "compute_capabi
                "memory_free_bytes", "pci_bus_id", "mig_mode_current", "mig_mode_pending", "mig_instances",
                "compute_mode", "power_limit_watts", "default_power_limit_watts", "process_count",
                "pcie_link_gen_current", "pcie_link_gen_max", "pcie_link_width_current", "pcie_link_width_max",
-               "clock_event_reasons", "errors", "not_utf8")
+               "clock_event_reasons", "nvlinks_active", "nvlinks_total", "errors", "not_utf8")
+# Peer-to-peer status is read for each pair among the first GPUs only: a node has at most 16, and a
+# driver reporting hundreds must not cost a query per pair of them.
+P2P_MAX_GPUS = 16
+# nvmlGpuP2PCapsIndex_t (pynvml spells NVML_P2P_CAPS_INDEX_READ as a tuple) and nvmlGpuP2PStatus_t.
+_P2P_READ, _P2P_NVLINK = 0, 2
+_P2P_STATUSES = {0: "ok", 1: "chipset-not-supported", 2: "gpu-not-supported", 3: "topology-not-supported",
+                 4: "disabled-by-regkey", 5: "not-supported", 6: "unknown"}
 
 SOURCES = {
     "driver_version": "nvmlSystemGetDriverVersion",
@@ -96,6 +103,9 @@ SOURCES = {
     "gpus.pcie_link_width_max": "nvmlDeviceGetMaxPcieLinkWidth",
     # The older name of nvmlDeviceGetCurrentClocksEventReasons: every driver and pynvml has it.
     "gpus.clock_event_reasons": "nvmlDeviceGetCurrentClocksThrottleReasons (nvml.h bit names)",
+    "gpus.nvlinks_active": "nvmlDeviceGetNvLinkState per link (NVML_FEATURE_ENABLED)",
+    "gpus.nvlinks_total": "nvmlDeviceGetNvLinkState per link (enabled or disabled)",
+    "p2p": "nvmlDeviceGetP2PStatus (NVML_P2P_CAPS_INDEX_READ, NVML_P2P_CAPS_INDEX_NVLINK)",
 }
 # A MIG device's name ends in its GPU instance profile: "NVIDIA H100 80GB HBM3 MIG 1g.10gb".
 _MIG_PROFILE = re.compile(r"\bMIG\s+(\d+g\.\d+gb(?:\+\w+)*)\s*$")
@@ -135,12 +145,14 @@ def _collect(nvml) -> dict:
         raise NvidiaUnavailable(f"nvmlDeviceGetCount failed: {_describe(nvml, exc)}") from exc
     # A broken driver can report any count: the probe's time and its result stay bounded.
     listed = min(count, nvidia_smi.MAX_GPUS)
+    gpus, handles = zip(*(_gpu(nvml, index) for index in range(listed))) if listed else ((), ())
     return {
         "source": "nvml",
         "driver_version": driver,
         "cuda_driver_version": None if cuda is None else f"{cuda // 1000}.{cuda % 1000 // 10}",
         "nvml_version": version,
-        "gpus": [_gpu(nvml, index) for index in range(listed)],
+        "gpus": list(gpus),
+        "p2p": _peer_statuses(handles[:P2P_MAX_GPUS], system),
         "gpus_left_out": count - listed,
         "nvml_error": None,
         "errors": system.failed,
@@ -149,7 +161,8 @@ def _collect(nvml) -> dict:
     }
 
 
-def _gpu(nvml, index: int) -> dict[str, Any]:
+def _gpu(nvml, index: int) -> tuple[dict[str, Any], Any]:
+    """The GPU's facts, and its handle (None when the driver would not give one)."""
     errors: list[str] = []
     not_utf8: list[str] = []
     gpu: dict[str, Any] = dict.fromkeys(_GPU_FIELDS)
@@ -158,7 +171,7 @@ def _gpu(nvml, index: int) -> dict[str, Any]:
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
     except nvml.NVMLError as exc:
         errors.append(f"nvmlDeviceGetHandleByIndex: {exc}")
-        return gpu
+        return gpu, None
     ask = _Asker(nvml, errors, not_utf8)
     gpu["name"] = ask.text("nvmlDeviceGetName", handle)
     gpu["uuid"] = ask.text("nvmlDeviceGetUUID", handle)
@@ -190,7 +203,49 @@ def _gpu(nvml, index: int) -> dict[str, Any]:
     gpu["pcie_link_width_current"] = ask("nvmlDeviceGetCurrPcieLinkWidth", handle)
     gpu["pcie_link_width_max"] = ask("nvmlDeviceGetMaxPcieLinkWidth", handle)
     gpu["clock_event_reasons"] = clock_events.reason_names(ask("nvmlDeviceGetCurrentClocksThrottleReasons", handle))
-    return gpu
+    gpu["nvlinks_active"], gpu["nvlinks_total"] = _nvlinks(nvml, handle, ask)
+    return gpu, handle
+
+
+def _nvlinks(nvml, handle, ask: "_Asker") -> tuple[Optional[int], Optional[int]]:
+    """(links up, links the GPU has), link by link; (None, None) for a GPU without NVLink, which
+    answers NOT_SUPPORTED. A link index past the GPU's last answers INVALID_ARGUMENT: the end."""
+    query = getattr(nvml, "nvmlDeviceGetNvLinkState", None)
+    active = total = 0
+    for link in range(getattr(nvml, "NVML_NVLINK_MAX_LINKS", 18) if query else 0):
+        try:
+            state = query(handle, link)
+        except nvml.NVMLError as exc:
+            value = getattr(exc, "value", None)
+            if value not in (nvml.NVML_ERROR_NOT_SUPPORTED, nvml.NVML_ERROR_INVALID_ARGUMENT):
+                ask.failed.append(f"nvmlDeviceGetNvLinkState(link {link}): {exc}")
+            break
+        total += 1
+        active += state == getattr(nvml, "NVML_FEATURE_ENABLED", 1)
+    return (active, total) if total else (None, None)
+
+
+def _peer_statuses(handles: tuple, system: "_Asker") -> Optional[list[dict[str, Any]]]:
+    """Each pair of GPUs (both with a handle): whether either reads the other's memory directly, and
+    over NVLink. A status the driver does not answer (NOT_SUPPORTED) is None; all of them are, with a
+    pynvml too old to ask."""
+    if not hasattr(system.nvml, "nvmlDeviceGetP2PStatus"):
+        return None
+    pairs = []
+    for gpu, first in enumerate(handles):
+        for peer in range(gpu + 1, len(handles)):
+            second = handles[peer]
+            if first is None or second is None:
+                continue
+            read, nvlink = (system("nvmlDeviceGetP2PStatus", first, second, index,
+                                   label=f"nvmlDeviceGetP2PStatus({gpu}, {peer}, {name})")
+                            for index, name in ((_P2P_READ, "READ"), (_P2P_NVLINK, "NVLINK")))
+            pairs.append({"gpu": gpu, "peer": peer, "read": _p2p_status(read), "nvlink": _p2p_status(nvlink)})
+    return pairs
+
+
+def _p2p_status(value: Optional[int]) -> Optional[str]:
+    return None if value is None else _P2P_STATUSES.get(value, "unknown")
 
 
 def _mig_instances(nvml, handle, ask: "_Asker") -> list[dict[str, Any]]:

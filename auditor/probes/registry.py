@@ -65,3 +65,9 @@ EXPORT_PROBES = (
                deadline_s=120.0, exports=("torchscript",)),
 )
 EXPORT_PATHS = tuple(path for probe in EXPORT_PROBES for path in probe.exports)
+# The collective proofs (an all_reduce across ranks or devices, probes/collective.py): under --deep,
+# after every other child has ended, so that nothing else shares the machine with their timings.
+# deadline_s is each planned run's; the child's own is their sum and a margin.
+COLLECTIVES = ChildProbe("collectives", "collectives", "auditor.probes.collective_child",
+                         ("torch", *TENSORFLOW_DISTRIBUTIONS, "jax"), deadline_s=60.0,
+                         env={"TF_CPP_MIN_LOG_LEVEL": "3"})

@@ -3,8 +3,9 @@
 Order matters for speed: package metadata first (it decides which children to start),
 then the children (frameworks import in parallel), then the cheap inline probes while
 the children work. The framework children time their matmuls last, one at a time, in
-turns granted while the runner waits (turns.py). Every failure becomes a ProbeRun status;
-nothing escapes.
+turns granted while the runner waits (turns.py). The collective proofs, when asked for, run
+last of all, planned from what the framework children found. Every failure becomes a ProbeRun
+status; nothing escapes.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Mapping, Optional
 
 import auditor
-from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, AmdSmiFacts, ExportPath, FrameworkFacts, MachineFacts,
-                           NvidiaFacts, ProbeRun, Snapshot, SnapshotFormatError, from_dict)
+from auditor.facts import (SCHEMA_VERSION, AcceleratorFacts, AmdSmiFacts, CollectiveProof, ExportPath, FrameworkFacts,
+                           MachineFacts, NvidiaFacts, ProbeRun, Snapshot, SnapshotFormatError, from_dict)
+from auditor.probes import collective
 from auditor.probes.base import DEEP, EXPORT_PATHS, LOOK_FOR_TPU, ChildProbe, InlineProbe, ProbeAbsent, ProbeContext
 from auditor.probes.child import ChildOutcome, RunningChild
 from auditor.probes.child_entry import describe_exception
@@ -29,7 +31,7 @@ from auditor.probes.fsroot import FsRoot
 from auditor.probes.host import python_facts
 from auditor.probes.interpreter import Interpreter, own_interpreter
 from auditor.probes.packages import PackageScan, collect_packages
-from auditor.probes.registry import CHILD_PROBES, EXPORT_PROBES, INLINE_PROBES, PACKAGES, TPU
+from auditor.probes.registry import CHILD_PROBES, COLLECTIVES, EXPORT_PROBES, INLINE_PROBES, PACKAGES, TPU
 from auditor.probes.turns import Turns
 from auditor.redact import scrub_snapshot
 
@@ -47,6 +49,7 @@ class ProbeOptions:
     quick: bool = False
     deep: bool = False  # also the slow proofs: torch.compile, XLA train steps
     exports: frozenset[str] = frozenset()  # export paths to check (all of them under --deep)
+    collectives: bool = False  # prove the collectives without --deep too (a profile's multi-GPU goal asks)
     framework_deadline_s: Optional[float] = None  # None: each probe's own default
     python: Interpreter = field(default_factory=own_interpreter)  # the audited interpreter (--python)
 
@@ -133,9 +136,12 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
     for run in runs:
         if run.name in started:
             run.started_s = round(started[run.name].started - began, 3)
+    collectives = (_prove_collectives(options, frameworks, packages, runs, began, on_progress)
+                   if options.deep or options.collectives else None)
 
     order = {name: i for i, name in enumerate(["packages", TPU.name, *(p.name for p in INLINE_PROBES),
-                                                *(p.name for p in CHILD_PROBES), *(p.name for p in EXPORT_PROBES)])}
+                                                *(p.name for p in CHILD_PROBES), *(p.name for p in EXPORT_PROBES),
+                                                COLLECTIVES.name])}
     # Every string that leaves a probe passes here: secrets redacted, control characters escaped.
     return scrub_snapshot(Snapshot(
         schema_version=SCHEMA_VERSION,
@@ -150,7 +156,38 @@ def collect_snapshot(options: ProbeOptions, on_progress: Optional[ProgressCallba
         mode="quick" if options.quick else "deep" if options.deep else "full",
         unreadable_distributions=scan.unreadable,
         auditor_python=python_facts(own_interpreter(), options.environ),
+        collectives=collectives,
     ))
+
+
+def _prove_collectives(options: ProbeOptions, frameworks: dict[str, FrameworkFacts], packages: Mapping[str, Any],
+                       runs: list[ProbeRun], began: float,
+                       on_progress: Optional[ProgressCallback]) -> list[CollectiveProof]:
+    """The collective proofs, once every other child has ended: nothing else shares the machine with
+    their timings. [] when no framework is installed or none proved a device to plan them on."""
+    probe = COLLECTIVES
+    if probe.applies(packages) is None:
+        runs.append(ProbeRun(probe.name, "absent", f"none of {', '.join(probe.distributions)} is installed"))
+        return []
+    planned = collective.plan(frameworks, options.framework_deadline_s or probe.deadline_s)
+    if not planned:
+        runs.append(ProbeRun(probe.name, "skipped", "no framework listed its devices to plan a collective on"))
+        return []
+    env = {**probe.env, **options.environ, **collective.child_environment(planned)}
+    started_s = None
+    try:
+        child = RunningChild(probe.module, collective.child_deadline(planned), env, python=options.python.executable)
+    except OSError as exc:  # no process to be had (fork limits, memory): this probe's failure
+        outcome = ChildOutcome("error", None, f"its process could not start: {exc}", 0.0)
+    else:
+        started_s = round(child.started - began, 3)
+        outcome = child.wait()  # interrupted, it kills the child's group; the ranks die with their parent
+    run, proofs = collective.judge(probe.name, outcome, planned)
+    run.started_s = started_s
+    runs.append(run)
+    if on_progress:
+        on_progress(probe.name, run.status)
+    return proofs
 
 
 def _interpreter_for(probe: ChildProbe, target: Interpreter, packages: Mapping[str, Any],

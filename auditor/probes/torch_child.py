@@ -61,6 +61,7 @@ def _probe(timings: Timings, torch) -> dict:
             "build.cudnn_version": "torch.__config__.show() CUDNN_VERSION",
             "build.compiled_architectures": "torch._C._cuda_getArchFlags() / torch.cuda.get_arch_list()",
             "build.cpu_capability": "torch.backends.cpu.get_cpu_capability()",
+            "build.details.nccl": "torch.cuda.nccl.version() (RCCL's on ROCm)",
             "runtime.cuda_version": "/proc/self/maps libcudart",
             "runtime.cudnn_version": "torch.backends.cudnn.version()",
             "runtime.backends": "torch.cuda/mps/xpu.is_available()",
@@ -84,6 +85,11 @@ def _build(torch) -> dict:
         variant = "mps"
     else:
         variant = "cpu"
+    details = {key: settings[key] for key in ("BLAS_INFO", "BUILD_TYPE", "COMMIT_SHA", "CXX_COMPILER", "TORCH_VERSION")
+               if key in settings}
+    nccl = _nccl_version(torch) if variant in ("cuda", "rocm") else None
+    if nccl:
+        details["nccl"] = nccl
     return {
         "variant": variant,
         "cuda_version": torch.version.cuda,
@@ -99,9 +105,21 @@ def _build(torch) -> dict:
             "mps": bool(torch.backends.mps.is_built()),
             "xpu": bool(hasattr(torch, "xpu") and torch.xpu._is_compiled()),
         },
-        "details": {key: settings[key] for key in ("BLAS_INFO", "BUILD_TYPE", "COMMIT_SHA", "CXX_COMPILER", "TORCH_VERSION")
-                    if key in settings},
+        "details": details,
     }
+
+
+def _nccl_version(torch) -> str | None:
+    """The NCCL torch loads, dotted: a (2, 21, 5) tuple, or in older torch NCCL's own code
+    (2.9 on: major*10000 + minor*100 + patch, 21005 -> 2.10.5; before: major*1000 + minor*100 + patch)."""
+    try:
+        version = torch.cuda.nccl.version()
+    except Exception:  # a build without NCCL (Windows): there is none to report
+        return None
+    if isinstance(version, int):
+        major, rest = divmod(version, 10000 if version >= 10000 else 1000)
+        version = (major, rest // 100, rest % 100)
+    return ".".join(str(part) for part in version) or None
 
 
 def _compiled_architectures(torch, variant: str) -> list[str]:

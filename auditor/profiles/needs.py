@@ -1,5 +1,5 @@
-"""What the probes must do for a set of profiles: which export paths to check, and whether
-the slow proofs (torch.compile, XLA train steps: `--deep`) must run."""
+"""What the probes must do for a set of profiles: which export paths to check, whether the slow
+proofs (torch.compile, XLA train steps: `--deep`) must run, and whether the collective proofs must."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def export_paths(profiles: list[Profile]) -> frozenset[str]:
 
 def needs_deep_proofs(profiles: list[Profile]) -> bool:
     return any(_needs_deep(entry) for profile in profiles for entry in profile.document.compute)
+
+
+def needs_collective_proof(profiles: list[Profile]) -> bool:
+    """True when a profile's goal spans several accelerators ([accelerator] min-count of 2 or more): a
+    multi-GPU job needs its collectives to work, which only running one proves (DST001)."""
+    return any(profile.document.accelerator and (profile.document.accelerator.min_count or 1) >= 2
+               for profile in profiles)
 
 
 def _needs_deep(entry: ComputeRequirement) -> bool:

@@ -13,10 +13,11 @@ from auditor.render.html import HtmlRenderer
 from auditor.render.json import JsonRenderer
 from auditor.render.junit import JunitRenderer
 from auditor.render.markdown import MarkdownRenderer
+from auditor.render.nfd import NfdRenderer
 from auditor.render.text import TextRenderer
 
 FORMATS: dict[str, type[Renderer]] = {
-    cls.name: cls for cls in (TextRenderer, JsonRenderer, MarkdownRenderer, HtmlRenderer)}
+    cls.name: cls for cls in (TextRenderer, JsonRenderer, MarkdownRenderer, HtmlRenderer, NfdRenderer)}
 # `auditor check`: the audit's formats, showing the verdicts, plus the CI formats.
 CHECK_FORMATS: dict[str, type[CheckRenderer]] = {
     cls.name: cls for cls in (CheckTextRenderer, CheckJsonRenderer, CheckMarkdownRenderer, CheckHtmlRenderer,

@@ -5,6 +5,7 @@ from auditor.render import summary
 from auditor.render.base import Renderer
 from auditor.render.html_charts import probe_timeline, throughput_chart
 from auditor.render.html_page import badge, bullets, command, document, esc, kv_table, prose, section, table, tone
+from auditor.render.text import COLLECTIVE_COLUMNS, collective_rows
 from auditor.report import Report
 
 
@@ -104,4 +105,20 @@ def _machine(snapshot: Snapshot) -> str:
     return section("machine", "Machine", facts + "<h3>Accelerators</h3>"
                    + (kv_table(accelerators) if accelerators else '<p class="note">None found.</p>')
                    + "<h3>Frameworks</h3>" + (table(("Framework", "Version", "Build", "Probe"), frameworks)
-                                              if frameworks else '<p class="note">No ML framework installed.</p>'))
+                                              if frameworks else '<p class="note">No ML framework installed.</p>')
+                   + _collectives(snapshot))
+
+
+def _collectives(snapshot: Snapshot) -> str:
+    """The collective proofs, when they were run: each row's result as a badge, then why."""
+    if snapshot.collectives is None:
+        return ""
+    rows = [(esc(framework), esc(backend), esc(ranks), _result(result), esc(bandwidth))
+            for framework, backend, ranks, result, bandwidth in collective_rows(snapshot.collectives)]
+    return '<h3 id="collectives">Collective proofs</h3>' + (table(COLLECTIVE_COLUMNS, rows) if rows else
+                                                        '<p class="note">No framework could run a collective.</p>')
+
+
+def _result(result: str) -> str:
+    status, _, why = result.partition(": ")
+    return badge(status) + (f" {esc(why)}" if why else "")

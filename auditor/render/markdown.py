@@ -3,6 +3,7 @@ from __future__ import annotations
 from auditor.redact import abbreviate_home, home_directory
 from auditor.render import summary
 from auditor.render.base import Renderer
+from auditor.render.text import COLLECTIVE_COLUMNS, collective_rows
 from auditor.report import Report
 
 
@@ -86,6 +87,11 @@ class MarkdownRenderer(Renderer):
             exports = summary.export_rows(readiness)
             lines += ([_row(summary.EXPORT_COLUMNS), _row(["---"] * 3), *(_row(row) for row in exports)]
                       if exports else [summary.exports_not_checked(report.recommendation)])
+        if snapshot.collectives is not None:
+            collectives = collective_rows(snapshot.collectives)
+            lines += ["", "## Collective proofs", "", "Each all_reduce is checked against its exact sum.", ""]
+            lines += ([_row(COLLECTIVE_COLUMNS), _row(["---"] * len(COLLECTIVE_COLUMNS)),
+                       *(_row(row) for row in collectives)] if collectives else ["No framework could run a collective."])
         lines += ["", "<details><summary>Probes</summary>", "", "| Probe | Status | Seconds | Reason |", "|---|---|---|---|"]
         lines += [f"| {run.name} | {run.status} | {run.duration_s:.3f} | {_cell(run.reason or '')} |" for run in snapshot.probes]
         lines += ["", "</details>", ""]

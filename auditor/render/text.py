@@ -11,6 +11,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from auditor.facts import CollectiveProof
+from auditor.names import DISPLAY_NAMES
 from auditor.render import summary
 from auditor.render.base import Renderer
 from auditor.report import Report
@@ -119,6 +121,8 @@ class TextRenderer(Renderer):
         ]
         if snapshot.mode != "quick":
             parts += [self._proofs(report), self._throughput(report), self._exports(report)]
+        if snapshot.collectives is not None:
+            parts.append(self._collectives(snapshot.collectives))
         parts += [self._findings(report), self._recommendation(report)]
         return render_text(parts, self.color, self.width)
 
@@ -228,6 +232,17 @@ class TextRenderer(Renderer):
         return Panel(table, title="Export paths (a tiny model converted and run in each target runtime)",
                      title_align="left")
 
+    def _collectives(self, collectives: list[CollectiveProof]) -> Panel:
+        title = "Collective proofs (an all_reduce checked against its exact sum)"
+        if not collectives:
+            return Panel("No framework could run a collective.", title=title, title_align="left")
+        table = Table(expand=True)
+        for column in COLLECTIVE_COLUMNS:  # names and numbers are never cut; the result, at length, wraps
+            table.add_column(column, overflow="fold", no_wrap=column in ("Framework", "Ranks"))
+        for row in collective_rows(collectives):
+            table.add_row(*row)
+        return Panel(table, title=title, title_align="left")
+
     def _findings(self, report: Report) -> Panel:
         if not report.findings:
             return Panel(Text("No findings.", style="green"), title="Findings", title_align="left")
@@ -256,6 +271,27 @@ class TextRenderer(Renderer):
         if recommendation.goals_left_out:
             parts.append(Text(summary.goals_left_out_line(recommendation), style="dim"))
         return Panel(Group(*parts), title="Recommendation", title_align="left")
+
+
+COLLECTIVE_COLUMNS = ("Framework", "Backend", "Ranks", "Result", "Bus bandwidth")
+RESULT_COLUMN = "Result"
+
+
+def collective_rows(collectives: list[CollectiveProof]) -> list[tuple[str, str, str, str, str]]:
+    """One row per collective proof, for every format: framework, backend, world size, whether it
+    gave the exact sum (or why not), and its bus bandwidth with what it was timed on."""
+    rows = []
+    for proof in collectives:
+        if proof.ok:
+            result = "ok"
+            bandwidth = (f"{proof.busbw_gbps:g} GB/s ({proof.bytes / 2**20:g} MiB in {proof.seconds * 1e3:.3g} ms)"
+                         if proof.busbw_gbps is not None and proof.bytes and proof.seconds else "")
+        else:
+            result = f"skipped: {proof.skipped}" if proof.skipped else f"broken: {proof.error}"
+            bandwidth = ""
+        rows.append((DISPLAY_NAMES.get(proof.framework, proof.framework), proof.backend, str(proof.world_size),
+                     result, bandwidth))
+    return rows
 
 
 def goal_texts(goals, indent: str = "") -> list[RenderableType]:

@@ -47,6 +47,10 @@
  *       pcie_gen=4 pcie_gen_max=5      nvmlDeviceGetCurrPcieLinkGeneration, ...MaxPcieLinkGeneration
  *       pcie_width=8 pcie_width_max=16 nvmlDeviceGetCurrPcieLinkWidth, ...MaxPcieLinkWidth
  *       clocks_reasons=0x41            nvmlDeviceGetCurrentClocksThrottleReasons (bitmask)
+ *       nvlinks=18 nvlink_max=18       nvmlDeviceGetNvLinkState: links 0..nvlinks-1 are up
+ *                                      (NVML_FEATURE_ENABLED), the rest up to nvlink_max
+ *                                      (default nvlinks) down, a link past them answers
+ *                                      NVML_ERROR_INVALID_ARGUMENT
  *     Any key left out makes its query answer NVML_ERROR_NOT_SUPPORTED unless noted.
  *
  *   mig gpu=N index=SLOT uuid=MIG-... mem_total=BYTES [mem_free=BYTES] [name="..."] [procs=N]
@@ -54,6 +58,12 @@
  *       nvmlDeviceGetMigDeviceHandleByIndex; an empty slot answers NVML_ERROR_NOT_FOUND.
  *       Its handle answers UUID, name, memory, compute capability (its GPU's) and
  *       processes; other queries on it answer NVML_ERROR_INVALID_ARGUMENT.
+ *
+ *   p2p gpu=A peer=B [read=STATUS] [nvlink=STATUS]
+ *       what nvmlDeviceGetP2PStatus answers for GPUs A and B (either order) with
+ *       NVML_P2P_CAPS_INDEX_READ and NVML_P2P_CAPS_INDEX_NVLINK: an nvmlGpuP2PStatus_t
+ *       number (0 OK, 5 NOT_SUPPORTED, 4 DISABLED_BY_REGKEY...). A pair or an index not
+ *       given answers NVML_ERROR_NOT_SUPPORTED, as does any other index.
  *
  *   fail [gpu=N [mig=SLOT]] FUNCTION=CODE
  *       FUNCTION answers nvmlReturn_t CODE instead of working, e.g. 999
@@ -106,13 +116,13 @@ typedef int nvmlReturn_t;
 enum key {
     K_NAME, K_UUID, K_BRAND, K_ARCH, K_CC, K_MEM_TOTAL, K_MEM_FREE, K_MEM_RESERVED, K_BUS,
     K_PCI_ID, K_MIG_CURRENT, K_MIG_PENDING, K_MAX_MIG, K_COMPUTE_MODE, K_POWER, K_POWER_DEFAULT, K_PROCS,
-    K_PCIE_GEN, K_PCIE_GEN_MAX, K_PCIE_WIDTH, K_PCIE_WIDTH_MAX, K_CLOCKS_REASONS,
+    K_PCIE_GEN, K_PCIE_GEN_MAX, K_PCIE_WIDTH, K_PCIE_WIDTH_MAX, K_CLOCKS_REASONS, K_NVLINKS, K_NVLINK_MAX,
     K_GPU, K_INDEX, K_COUNT
 };
 static const char *const KEY_NAMES[K_COUNT] = {
     "name", "uuid", "brand", "arch", "cc", "mem_total", "mem_free", "mem_reserved", "bus",
     "pci_id", "mig_current", "mig_pending", "max_mig", "compute_mode", "power_mw", "power_default_mw", "procs",
-    "pcie_gen", "pcie_gen_max", "pcie_width", "pcie_width_max", "clocks_reasons",
+    "pcie_gen", "pcie_gen_max", "pcie_width", "pcie_width_max", "clocks_reasons", "nvlinks", "nvlink_max",
     "gpu", "index",
 };
 
@@ -143,6 +153,8 @@ static struct fake_device migs[MAX_GPUS][MAX_MIG];
 static int gpu_count;
 static struct rule rules[MAX_RULES];
 static int rule_count;
+/* nvmlGpuP2PStatus_t by pair and capability (read, NVLink); -1: NVML_ERROR_NOT_SUPPORTED */
+static int p2p_read[MAX_GPUS][MAX_GPUS], p2p_nvlink[MAX_GPUS][MAX_GPUS];
 
 typedef struct fake_device *nvmlDevice_t;
 
@@ -267,6 +279,24 @@ static void parse_rule(char *rest, int is_delay) {
     rule_count++;
 }
 
+static void parse_p2p(char *rest) {
+    char word[2 * TEXT], *key, *value;
+    long gpu = -1, peer = -1, read = -1, nvlink = -1;
+    while (next_word(&rest, word)) {
+        split(word, &key, &value);
+        long n = (long)number(value);
+        if (strcmp(key, "gpu") == 0) gpu = n;
+        else if (strcmp(key, "peer") == 0) peer = n;
+        else if (strcmp(key, "read") == 0) read = n;
+        else if (strcmp(key, "nvlink") == 0) nvlink = n;
+        else die("unknown key", key);
+    }
+    if (gpu < 0 || peer < 0) die("p2p lines need gpu= and peer=", NULL);
+    if (gpu >= gpu_count || peer >= gpu_count) die("p2p line before its gpu lines", NULL);
+    p2p_read[gpu][peer] = p2p_read[peer][gpu] = (int)read;
+    p2p_nvlink[gpu][peer] = p2p_nvlink[peer][gpu] = (int)nvlink;
+}
+
 static int load(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
@@ -276,6 +306,8 @@ static int load(const char *path) {
     gpu_count = rule_count = has_driver = has_nvml = has_cuda = has_count = 0;
     memset(gpus, 0, sizeof gpus);
     memset(migs, 0, sizeof migs);
+    for (int a = 0; a < MAX_GPUS; a++)
+        for (int b = 0; b < MAX_GPUS; b++) p2p_read[a][b] = p2p_nvlink[a][b] = -1;
     while (fgets(line, sizeof line, f)) {
         parse_line++;
         char word[2 * TEXT], *rest = line;
@@ -310,6 +342,8 @@ static int load(const char *path) {
             if (!next_word(&rest, value) || next_word(&rest, extra)) die("expected one value", word);
             reported_count = (unsigned int)number(value);
             has_count = 1;
+        } else if (strcmp(word, "p2p") == 0) {
+            parse_p2p(rest);
         } else if (strcmp(word, "fail") == 0) {
             parse_rule(rest, 0);
         } else if (strcmp(word, "delay") == 0) {
@@ -737,6 +771,33 @@ nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t device, unsi
     NEED(device, K_CLOCKS_REASONS);
     if (!reasons) return NVML_ERROR_INVALID_ARGUMENT;
     *reasons = device->num[K_CLOCKS_REASONS];
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t device, unsigned int link, unsigned int *active) {
+    ENTER_DEVICE("nvmlDeviceGetNvLinkState", device);
+    WHOLE_GPU(device);
+    NEED(device, K_NVLINKS);
+    if (!active) return NVML_ERROR_INVALID_ARGUMENT;
+    unsigned long long links = HAS(device, K_NVLINK_MAX) ? device->num[K_NVLINK_MAX] : device->num[K_NVLINKS];
+    if (link >= links) return NVML_ERROR_INVALID_ARGUMENT;
+    *active = link < device->num[K_NVLINKS];  /* NVML_FEATURE_ENABLED or _DISABLED */
+    return NVML_SUCCESS;
+}
+
+#define NVML_P2P_CAPS_INDEX_READ 0
+#define NVML_P2P_CAPS_INDEX_NVLINK 2
+
+nvmlReturn_t nvmlDeviceGetP2PStatus(nvmlDevice_t device1, nvmlDevice_t device2, unsigned int index,
+                                    unsigned int *status) {
+    ENTER_DEVICE("nvmlDeviceGetP2PStatus", device1);
+    if (!valid(device2) || !status) return NVML_ERROR_INVALID_ARGUMENT;
+    WHOLE_GPU(device1);
+    WHOLE_GPU(device2);
+    int value = index == NVML_P2P_CAPS_INDEX_READ ? p2p_read[device1->gpu][device2->gpu]
+              : index == NVML_P2P_CAPS_INDEX_NVLINK ? p2p_nvlink[device1->gpu][device2->gpu] : -1;
+    if (value < 0) return NVML_ERROR_NOT_SUPPORTED;
+    *status = (unsigned int)value;
     return NVML_SUCCESS;
 }
 
