@@ -276,8 +276,7 @@ def _fleet_options(command):
         click.option("--profile", "profile_refs", multiple=True, metavar="NAME|PATH",
                      help="Judge every node on this profile, as `auditor check --profile` would (repeatable)."),
         click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "html"]),
-                     default="text",
-                     show_default=True, help="Report format."),
+                     default=None, help="Report format (default: text)."),
         _output_option,
         click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
                      help="Exit 1 when a fleet finding, or a node's own finding, of this severity or worse is found; "

@@ -64,34 +64,30 @@ def report_schema() -> dict[str, Any]:
                      ("throughput", list[ThroughputFigure])):
         top["properties"][name] = _schema_for(tp, defs)
         top["required"].append(name)
-    top["properties"]["schema_version"] = {"type": "string", "pattern": rf"^{SCHEMA_VERSION.split('.')[0]}\.\d+$"}
-    top.pop("description", None)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "auditor report",
-        "description": ("A facts snapshot of one machine and Python environment, with the findings, readiness and "
-                        "recommendation derived from it. schema_version MAJOR changes only when a field is removed "
-                        "or changes type or meaning; readers must ignore unknown keys."),
-        **top,
-        "$defs": dict(sorted(defs.items())),
-    }
+    return _document(top, defs, SCHEMA_ID, SCHEMA_VERSION, "auditor report",
+                     "A facts snapshot of one machine and Python environment, with the findings, readiness and "
+                     "recommendation derived from it.")
 
 
 def fleet_schema() -> dict[str, Any]:
     """`auditor fleet --format json`: the fleet report."""
     defs: dict[str, Any] = {}
-    top = _object_schema(FleetReport, defs)
-    top["properties"]["schema_version"] = {"type": "string",
-                                           "pattern": rf"^{FLEET_SCHEMA_VERSION.split('.')[0]}\.\d+$"}
+    return _document(_object_schema(FleetReport, defs), defs, FLEET_SCHEMA_ID, FLEET_SCHEMA_VERSION,
+                     "auditor fleet report",
+                     "Every node of a fleet side by side (its verdicts, or why it was not audited), the nodes "
+                     "grouped by configuration, and the fleet's own findings (FLT).")
+
+
+def _document(top: dict[str, Any], defs: dict[str, Any], schema_id: str, version: str, title: str,
+              description: str) -> dict[str, Any]:
+    top["properties"]["schema_version"] = {"type": "string", "pattern": rf"^{version.split('.')[0]}\.\d+$"}
     top.pop("description", None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": FLEET_SCHEMA_ID,
-        "title": "auditor fleet report",
-        "description": ("Every node of a fleet side by side (its verdicts, or why it was not audited), the nodes "
-                        "grouped by configuration, and the fleet's own findings (FLT). schema_version MAJOR changes "
-                        "only when a field is removed or changes type or meaning; readers must ignore unknown keys."),
+        "$id": schema_id,
+        "title": title,
+        "description": (f"{description} schema_version MAJOR changes only when a field is removed or changes type "
+                        "or meaning; readers must ignore unknown keys."),
         **top,
         "$defs": dict(sorted(defs.items())),
     }

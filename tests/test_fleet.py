@@ -334,3 +334,12 @@ def test_fleet_json_validates_against_its_schema(cu126_and_cu128, tmp_path):
     report["nodes"][0]["errors"] = "two"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_a_report_option_before_merge_means_the_same_as_after_it(cu126_and_cu128):
+    before = run_auditor("fleet", "--format", "json", "--goal", "gpu-training", "merge", str(cu126_and_cu128))
+    after = run_auditor("fleet", "merge", str(cu126_and_cu128), "--format", "json", "--goal", "gpu-training")
+    assert before.returncode == after.returncode == 1
+    strip = lambda text: {k: v for k, v in json.loads(text).items() if k != "generated_at"}  # noqa: E731
+    assert strip(before.stdout) == strip(after.stdout)
+    assert [g["goal"] for g in strip(after.stdout)["goals"]] == ["gpu-training"]

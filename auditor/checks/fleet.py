@@ -98,11 +98,7 @@ def _keys_of(aspects: tuple[str, ...]) -> Callable[[FleetMember], Iterable[str]]
                "570.133.20: 2 nodes (node-1, node-2)",
        scope="fleet")
 def nvidia_driver_skew(fleet: Fleet):
-    members = fleet.members
-    for _key, label, by_value in _skew(members, _keys_of(("driver",))):
-        common, others = _majority(by_value)
-        yield Hit(_title(label, by_value), _evidence(by_value),
-                  f"Install {label} {common} on {_nodes(others)}, as on the other nodes.")
+    return _toward_majority(fleet, "driver", "Install {label} {common} on {others}, as on the other nodes.")
 
 
 @check("FLT002", "cuda-driver-skew", "warning",
@@ -115,11 +111,16 @@ def nvidia_driver_skew(fleet: Fleet):
                "12.8: 2 nodes (node-1, node-2)",
        scope="fleet")
 def cuda_driver_skew(fleet: Fleet):
-    members = fleet.members
-    for _key, label, by_value in _skew(members, _keys_of(("cuda-driver",))):
+    return _toward_majority(fleet, "cuda-driver",
+                            "Upgrade the NVIDIA driver on {others} to one that supports CUDA {common}.")
+
+
+def _toward_majority(fleet: Fleet, aspect: str, fix: str) -> Iterable[Hit]:
+    """A finding per entry of ``aspect`` that differs, whose fix brings the others to what most nodes have."""
+    for _key, label, by_value in _skew(fleet.members, _keys_of((aspect,))):
         common, others = _majority(by_value)
-        yield Hit(_title(label, by_value), _evidence(by_value),
-                  f"Upgrade the NVIDIA driver on {_nodes(others)} to one that supports CUDA {common}.")
+        yield Hit(_title(label, by_value), _evidence(by_value), fix.format(label=label, common=common,
+                                                                           others=_nodes(others)))
 
 
 @check("FLT003", "nccl-version-skew", "error",
