@@ -199,6 +199,11 @@ def test_the_killed_nodes_audit_left_no_process(fleet_run):
 
 def test_the_all_reduce_across_the_nodes_names_the_rank_that_summed_wrong(fleet_run):
     proof = fleet_run["report"]["collective"]
+    try:
+        import torch  # noqa: F401
+    except ImportError:  # CI's lowest-versions venv: no node proved torch, so nothing is reduced across them
+        assert proof is None and not _findings(fleet_run, "FLT010")
+        return
     names = [_row(fleet_run, key)["name"] for key in ("r550", "r570", "laptop")]
     assert (proof["framework"], proof["backend"], proof["scope"], proof["world_size"]) == ("torch", "gloo", "cluster", 3)
     assert sorted(proof["nodes"]) == sorted(names) and proof["devices"] == ["cpu"] * 3
