@@ -138,9 +138,11 @@ def nccl_version_skew(fleet: Fleet):
     for key, label, by_value in _skew(members, _keys_of(("nccl",))):
         common, others = _majority(by_value)
         framework = _framework_of(key, members)
-        fix = _pin(framework, _version_on(members, by_value[common][0], framework), others, by_value[common]) if framework else (
-            f"On {_nodes(others)}: `python -m pip install '{key.removeprefix('package.')}=={common}'`, or better, the "
-            f"same framework build as the other nodes, which pins it.")
+        if framework:  # the NCCL a framework loads comes with its build: pin the build
+            fix = _pin(framework, _version_on(members, by_value[common][0], framework), others, by_value[common])
+        else:
+            fix = (f"On {_nodes(others)}: `python -m pip install '{key.removeprefix('package.')}=={common}'`, or "
+                   f"better, the same framework build as the other nodes, which pins it.")
         yield Hit(_title(label, by_value), _evidence(by_value),
                   fix or f"Make {label} {common} on {_nodes(others)}, as on the others.", framework)
 
